@@ -1,0 +1,151 @@
+"""GoReplay's .gor framing, byte for byte (DESIGN.md, research/goreplay.md §2).
+
+    <type> <id> <timestamp_ns> <latency_ns>\\n<raw HTTP bytes>\\n🐵🙈🙉\\n
+
+Reading streams in blocks (a 1 GB file is never held in memory). A record whose meta line is
+not `type id timestamp [latency ...]`, or trailing bytes with no separator, are reported as a
+GorProblem with the byte offset where the record starts, and skipped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from shadowdiff.errors import InputError
+
+SEPARATOR = "\n🐵🙈🙉\n".encode()
+BLOCK = 1 << 20
+REQUEST, RESPONSE, REPLAYED = 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class GorRecord:
+    type: int
+    id: str
+    timestamp: int
+    latency: int | None
+    payload: bytes
+    extra: tuple[str, ...] = ()
+    where: str = field(default="", compare=False)
+
+    def meta_line(self) -> bytes:
+        fields = [str(self.type), self.id, str(self.timestamp)]
+        if self.latency is not None:
+            fields.append(str(self.latency))
+        return " ".join([*fields, *self.extra]).encode("latin-1")
+
+    def to_bytes(self) -> bytes:
+        return self.meta_line() + b"\n" + self.payload + SEPARATOR
+
+
+@dataclass(frozen=True, slots=True)
+class GorProblem:
+    path: str
+    offset: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: byte {self.offset}: {self.message}"
+
+
+OnProblem = Callable[[GorProblem], None]
+
+
+def open_gor(path: Path, mode: str = "rb") -> BinaryIO:
+    """Open a .gor file; a name ending in .gz is gzip (the name is the only signal)."""
+    try:
+        if path.name.endswith(".gz"):
+            return gzip.open(path, mode)  # type: ignore[return-value]
+        return open(path, mode)  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+
+
+def parse_record(chunk: bytes, where: str = "") -> GorRecord:
+    """Parse one record's bytes (without separator). Raises ValueError with the reason."""
+    meta, newline, payload = chunk.partition(b"\n")
+    if not newline:
+        raise ValueError("record has no payload (no newline after the meta line)")
+    fields = meta.decode("latin-1").split(" ")
+    if len(fields) < 3:
+        raise ValueError(f"meta line has {len(fields)} field(s), needs at least 3: {meta[:80]!r}")
+    if not fields[0].isdigit() or not fields[2].lstrip("-").isdigit():
+        raise ValueError(f"meta line is not 'type id timestamp ...': {meta[:80]!r}")
+    latency = int(fields[3]) if len(fields) > 3 and _is_int(fields[3]) else None
+    extra = tuple(fields[4:] if latency is not None else fields[3:])
+    return GorRecord(int(fields[0]), fields[1], int(fields[2]), latency, payload, extra, where)
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def iter_chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
+    """Yield (offset, record bytes, complete) split at separators, reading in blocks."""
+    buffer, offset = b"", 0
+    while block := stream.read(BLOCK):
+        buffer += block
+        start = 0
+        while (end := buffer.find(SEPARATOR, start)) >= 0:
+            yield offset + start, buffer[start:end], True
+            start = end + len(SEPARATOR)
+        buffer, offset = buffer[start:], offset + start
+    if buffer.strip():
+        yield offset, buffer, False
+
+
+def read_gor(path: Path, on_problem: OnProblem) -> Iterator[GorRecord]:
+    """Stream the records of one .gor file; report and skip what cannot be read."""
+    with open_gor(path) as stream:
+        try:
+            for offset, chunk, complete in iter_chunks(stream):
+                if not complete:
+                    on_problem(GorProblem(str(path), offset, "truncated record (no separator)"))
+                    continue
+                try:
+                    yield parse_record(chunk, f"{path}: byte {offset}")
+                except ValueError as exc:
+                    on_problem(GorProblem(str(path), offset, str(exc)))
+        except (OSError, EOFError) as exc:
+            on_problem(GorProblem(str(path), -1, f"unreadable: {exc}"))
+
+
+def merge_gor(paths: Iterable[Path], on_problem: OnProblem) -> Iterator[GorRecord]:
+    """Several files merged by timestamp (a k-way merge of their streams, like GoReplay)."""
+    streams = [read_gor(path, on_problem) for path in paths]
+    return heapq.merge(*streams, key=lambda record: record.timestamp)
+
+
+class GorWriter(AbstractContextManager["GorWriter"]):
+    """Append records to a .gor file (gzip when the name ends in .gz)."""
+
+    def __init__(self, path: Path, append: bool = False) -> None:
+        self.path = path
+        self._stream = open_gor(path, "ab" if append else "wb")
+        self.count = 0
+
+    def write(self, record: GorRecord) -> None:
+        self._stream.write(record.to_bytes())
+        self.count += 1
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def write_gor(path: Path, records: Iterable[GorRecord]) -> int:
+    with GorWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+        return writer.count

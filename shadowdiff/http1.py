@@ -1,0 +1,146 @@
+"""HTTP/1.x message parsing and body decoding, on top of h11.
+
+Wire bytes stay raw: a parsed message keeps its head bytes and its wire body, and the
+decoded content (chunked framing removed, gzip/deflate/br undone) is computed on access.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+import brotli
+import h11
+
+MAX_HEAD = 1 << 20
+HeaderPairs = tuple[tuple[str, str], ...]
+
+
+class HttpParseError(ValueError):
+    """Bytes that are not an HTTP/1.x message."""
+
+
+class DecodeError(ValueError):
+    """A body whose Content-Encoding cannot be undone."""
+
+
+def split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """Split a message at the blank line ending its head: (head incl. blank line, body)."""
+    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := raw.find(sep)) >= 0]
+    if not ends:
+        raise HttpParseError("no end of headers (blank line) found")
+    end = min(ends)
+    return raw[:end], raw[end:]
+
+
+def header_pairs(items: Iterable[tuple[bytes, bytes]]) -> HeaderPairs:
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in items)
+
+
+def parse_request_head(raw: bytes) -> tuple[str, str, str, HeaderPairs, bytes, bytes]:
+    """Parse a request: (method, target, version, headers, head bytes, wire body)."""
+    head, body = split_head(raw)
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    event = _first_event(conn, head)
+    if not isinstance(event, h11.Request):
+        raise HttpParseError("not an HTTP request")
+    version = event.http_version.decode("ascii")
+    method, target = event.method.decode("ascii"), event.target.decode("latin-1")
+    return method, target, version, header_pairs(event.headers.raw_items()), head, body
+
+
+def parse_response_head(raw: bytes) -> tuple[str, int, str, HeaderPairs, bytes, bytes]:
+    """Parse a response: (version, status, reason, headers, head bytes, wire body).
+
+    Informational (1xx) heads before the final one stay in the head bytes.
+    """
+    offset = 0
+    while True:
+        head, body = split_head(raw[offset:])
+        event = _first_event(_client_awaiting_response(), head)
+        if not isinstance(event, h11.InformationalResponse | h11.Response):
+            raise HttpParseError("not an HTTP response")
+        if isinstance(event, h11.Response) or event.status_code == 101:
+            break
+        offset += len(head)
+    return (
+        event.http_version.decode("ascii"),
+        event.status_code,
+        event.reason.decode("latin-1"),
+        header_pairs(event.headers.raw_items()),
+        raw[: offset + len(head)],
+        body,
+    )
+
+
+def _client_awaiting_response(method: bytes = b"GET") -> h11.Connection:
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+    conn.send(h11.Request(method=method, target=b"/", headers=[(b"Host", b"shadowdiff")]))
+    conn.send(h11.EndOfMessage())
+    return conn
+
+
+def _first_event(conn: h11.Connection, head: bytes) -> object:
+    try:
+        conn.receive_data(head)
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise HttpParseError(str(exc)) from None
+    if event is h11.NEED_DATA:
+        raise HttpParseError("incomplete HTTP head")
+    return event
+
+
+def dechunk(body: bytes) -> bytes:
+    """Remove chunked transfer framing; a truncated body yields what it holds."""
+    conn = _client_awaiting_response()
+    conn.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    parts: list[bytes] = []
+    try:
+        while isinstance(event := conn.next_event(), h11.Response | h11.Data):
+            if isinstance(event, h11.Data):
+                parts.append(bytes(event.data))
+    except h11.RemoteProtocolError as exc:
+        raise DecodeError(f"bad chunked body: {exc}") from None
+    return b"".join(parts)
+
+
+def encode_chunked(data: bytes) -> bytes:
+    """Frame bytes as a single chunk plus the last chunk."""
+    if not data:
+        return b"0\r\n\r\n"
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
+
+
+def decode_content(encodings: str, data: bytes) -> bytes:
+    """Undo a Content-Encoding list such as `gzip` or `deflate, br`."""
+    for coding in reversed([c.strip().lower() for c in encodings.split(",") if c.strip()]):
+        data = _decode_one(coding, data)
+    return data
+
+
+def _decode_one(coding: str, data: bytes) -> bytes:
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+        if coding == "deflate":
+            return _inflate(data)
+        if coding == "br":
+            return bytes(brotli.decompress(data))
+    except (zlib.error, brotli.error) as exc:
+        raise DecodeError(f"cannot decode {coding} body: {exc}") from None
+    if coding == "identity":
+        return data
+    raise DecodeError(f"unknown Content-Encoding {coding!r}")
+
+
+def _inflate(data: bytes) -> bytes:
+    try:
+        return zlib.decompress(data)
+    except zlib.error:
+        return zlib.decompress(data, -zlib.MAX_WBITS)
+
+
+def build_head(start_line: str, headers: HeaderPairs) -> bytes:
+    lines = [start_line, *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -1,0 +1,1 @@
+"""Traffic sources: recorded files turned into a stream of exchanges."""
