@@ -60,6 +60,8 @@ class Request:
 
     @property
     def path(self) -> str:
+        if self.target.startswith("/"):  # origin-form: in "//a/b", "a" is no host
+            return self.target.partition("?")[0].partition("#")[0]
         return urlsplit(self.target).path or "/"
 
     def header(self, name: str) -> str | None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from shadowdiff.errors import InputError
 
@@ -62,7 +63,7 @@ def open_gor(path: Path, mode: str = "rb") -> BinaryIO:
     try:
         if path.name.endswith(".gz"):
             return gzip.open(path, mode)  # type: ignore[return-value]
-        return open(path, mode)  # noqa: SIM115 - the caller closes it
+        return cast(BinaryIO, open(path, mode))  # the caller closes it
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
 
@@ -87,24 +88,36 @@ def _is_int(text: str) -> bool:
 
 
 def iter_chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
-    """Yield (offset, record bytes, complete) split at separators, reading in blocks."""
-    buffer, offset = b"", 0
-    while block := stream.read(BLOCK):
+    """Yield (offset, record bytes, complete) split at separators, reading in blocks.
+
+    `read1` where the stream has it, so a gzip stream hands over what it has decompressed
+    before a truncation or corruption raises.
+    """
+    read = getattr(stream, "read1", stream.read)
+    buffer, offset = bytearray(), 0
+    while block := read(BLOCK):
+        scan = max(0, len(buffer) - len(SEPARATOR) + 1)  # earlier bytes were searched already
         buffer += block
         start = 0
-        while (end := buffer.find(SEPARATOR, start)) >= 0:
-            yield offset + start, buffer[start:end], True
+        while (end := buffer.find(SEPARATOR, max(start, scan))) >= 0:
+            yield offset + start, bytes(buffer[start:end]), True
             start = end + len(SEPARATOR)
-        buffer, offset = buffer[start:], offset + start
+        del buffer[:start]
+        offset += start
     if buffer.strip():
-        yield offset, buffer, False
+        yield offset, bytes(buffer), False
 
 
 def read_gor(path: Path, on_problem: OnProblem) -> Iterator[GorRecord]:
-    """Stream the records of one .gor file; report and skip what cannot be read."""
+    """Stream the records of one .gor file; report and skip what cannot be read.
+
+    Offsets are in the file's bytes (for a .gz file, in its decompressed bytes).
+    """
     with open_gor(path) as stream:
+        readable = 0  # where the bytes not yet split into records start
         try:
             for offset, chunk, complete in iter_chunks(stream):
+                readable = offset + len(chunk) + len(SEPARATOR)
                 if not complete:
                     on_problem(GorProblem(str(path), offset, "truncated record (no separator)"))
                     continue
@@ -112,8 +125,8 @@ def read_gor(path: Path, on_problem: OnProblem) -> Iterator[GorRecord]:
                     yield parse_record(chunk, f"{path}: byte {offset}")
                 except ValueError as exc:
                     on_problem(GorProblem(str(path), offset, str(exc)))
-        except (OSError, EOFError) as exc:
-            on_problem(GorProblem(str(path), -1, f"unreadable: {exc}"))
+        except (OSError, EOFError, zlib.error) as exc:
+            on_problem(GorProblem(str(path), readable, f"unreadable from here on: {exc}"))
 
 
 def merge_gor(paths: Iterable[Path], on_problem: OnProblem) -> Iterator[GorRecord]:

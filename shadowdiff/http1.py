@@ -57,7 +57,7 @@ def parse_response_head(raw: bytes) -> tuple[str, int, str, HeaderPairs, bytes, 
     offset = 0
     while True:
         head, body = split_head(raw[offset:])
-        event = _first_event(_client_awaiting_response(), head)
+        event = _first_event(_client_awaiting_response(upgrade=True), head)
         if not isinstance(event, h11.InformationalResponse | h11.Response):
             raise HttpParseError("not an HTTP response")
         if isinstance(event, h11.Response) or event.status_code == 101:
@@ -73,9 +73,16 @@ def parse_response_head(raw: bytes) -> tuple[str, int, str, HeaderPairs, bytes, 
     )
 
 
-def _client_awaiting_response(method: bytes = b"GET") -> h11.Connection:
+def _client_awaiting_response(upgrade: bool = False) -> h11.Connection:
+    """A client connection that sent a request, so h11 reads a response next.
+
+    With `upgrade`, the request proposes an upgrade, so that h11 accepts a 101 response.
+    """
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
-    conn.send(h11.Request(method=method, target=b"/", headers=[(b"Host", b"shadowdiff")]))
+    headers = [(b"Host", b"shadowdiff")]
+    if upgrade:
+        headers += [(b"Connection", b"upgrade"), (b"Upgrade", b"shadowdiff")]
+    conn.send(h11.Request(method=b"GET", target=b"/", headers=headers))
     conn.send(h11.EndOfMessage())
     return conn
 
@@ -113,7 +120,12 @@ def encode_chunked(data: bytes) -> bytes:
 
 
 def decode_content(encodings: str, data: bytes) -> bytes:
-    """Undo a Content-Encoding list such as `gzip` or `deflate, br`."""
+    """Undo a Content-Encoding list such as `gzip` or `deflate, br`.
+
+    An empty body stays empty whatever its encoding (HEAD, 204 and 304 responses).
+    """
+    if not data:
+        return data
     for coding in reversed([c.strip().lower() for c in encodings.split(",") if c.strip()]):
         data = _decode_one(coding, data)
     return data
@@ -122,7 +134,7 @@ def decode_content(encodings: str, data: bytes) -> bytes:
 def _decode_one(coding: str, data: bytes) -> bytes:
     try:
         if coding in ("gzip", "x-gzip"):
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+            return _gunzip(data)
         if coding == "deflate":
             return _inflate(data)
         if coding == "br":
@@ -132,6 +144,17 @@ def _decode_one(coding: str, data: bytes) -> bytes:
     if coding == "identity":
         return data
     raise DecodeError(f"unknown Content-Encoding {coding!r}")
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Decompress every member of a gzip stream; a truncated stream yields what it holds."""
+    parts: list[bytes] = []
+    while True:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        parts.append(member.decompress(data))
+        data = member.unused_data
+        if not (member.eof and data.startswith(b"\x1f\x8b")):
+            return b"".join(parts)
 
 
 def _inflate(data: bytes) -> bytes:

@@ -1,0 +1,152 @@
+"""The command line: parse flags, call one library function, map errors to exit codes.
+
+Exit codes (DESIGN.md): 0 success / gate passed, 1 gate failed, 2 bad usage or input or rules,
+3 environment problem, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from shadowdiff import __version__
+from shadowdiff.errors import InputError, RulesError, ShadowdiffError
+from shadowdiff.gate import GatePolicy
+from shadowdiff.replay.plan import parse_target
+from shadowdiff.replay.runner import ReplaySettings
+from shadowdiff.replay.session import run_replay
+from shadowdiff.rules import RuleSet, load_rules
+from shadowdiff.store import open_store
+from shadowdiff.summary import format_gate, summarize_run
+
+INTERRUPTED = 130
+DEFAULT_RULES = Path("rules")
+log = logging.getLogger("shadowdiff")
+
+db_option = click.option("--db", type=click.Path(path_type=Path), default=Path("shadowdiff.db"),
+                         show_default=True, help="SQLite store.")
+rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path),
+                            default=DEFAULT_RULES, show_default=True, help="Rules directory.")
+run_option = click.option("--run", "run_name", default=None,
+                          help="Run name (reading commands: default the latest run).")
+
+
+def read_rules(directory: Path) -> RuleSet:
+    """The rules in `directory`; the default directory may be absent (no rules then)."""
+    if directory == DEFAULT_RULES and not directory.exists():
+        log.info("no rules/ directory here: comparing with the built-in defaults only")
+        return RuleSet()
+    return load_rules(directory)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shadowdiff")
+@click.option("-v", "--verbose", is_flag=True, help="Log more to stderr.")
+def cli(verbose: bool) -> None:
+    """shadowdiff: replay real traffic against a candidate build, compare, store, gate."""
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--target", required=True, help="Candidate base URL, e.g. http://staging:8080.")
+@click.option("--baseline", default=None, help="Live baseline URL (instead of recorded responses).")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True,
+              help="Per-request timeout in seconds.")
+@click.option("--keep-host", is_flag=True, help="Send the recorded Host header unchanged.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@db_option
+@rules_option
+@run_option
+def replay(files: tuple[Path, ...], target: str, baseline: str | None, concurrency: int,
+           timeout: float, keep_host: bool, quiet: bool, db: Path, rules_dir: Path,
+           run_name: str | None) -> None:
+    """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run."""
+    settings = ReplaySettings(parse_target(target), parse_target(baseline, "--baseline")
+                              if baseline else None, concurrency, timeout, keep_host)
+    outcome = run_replay(list(files), settings, read_rules(rules_dir), db, run_name, not quiet)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
+    click.echo(f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
+               f"({counts or 'none'}) stored in {db}")
+    if outcome.problems:
+        click.echo(f"{outcome.problems} unreadable record(s) skipped (see the warnings above)",
+                   err=True)
+    if outcome.status == "interrupted":
+        raise SystemExit(INTERRUPTED)
+
+
+@cli.command()
+@click.option("--max-diff-rate", type=click.FloatRange(0, 1), default=None,
+              help="Threshold for endpoints whose rules set none.")
+@click.option("--allow-errors", is_flag=True, help="Errors alone do not fail an endpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
+              help="Take thresholds from these rules instead of those stored with the run.")
+@db_option
+@run_option
+def gate(max_diff_rate: float | None, allow_errors: bool, as_json: bool, rules_dir: Path | None,
+         db: Path, run_name: str | None) -> None:
+    """Exit 0 when the run passes, 1 when it fails."""
+    thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
+    policy = GatePolicy(thresholds, max_diff_rate, allow_errors)
+    result = summarize_run(open_store(db, create=False), run_name, policy)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_gate(result))
+    raise SystemExit(0 if result.passed else 1)
+
+
+@cli.group()
+def rules() -> None:
+    """Work with rule files."""
+
+
+@rules.command("check")
+@click.argument("directory", type=click.Path(path_type=Path), default=DEFAULT_RULES)
+def rules_check(directory: Path) -> None:
+    """Validate rule files; every problem is printed as file:line: message."""
+    ruleset = load_rules(directory)
+    click.echo(f"{directory}: {len(ruleset.endpoints)} endpoint rule(s), no problems")
+
+
+@cli.command()
+@click.option("--db", type=click.Path(path_type=Path), default=Path("shadowdiff.db"),
+              show_default=True)
+def demo(db: Path) -> None:
+    """The whole flow on the bundled sample services and sample traffic."""
+    from shadowdiff.demo import run_demo
+
+    run_demo(db)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(format="shadowdiff: %(message)s", stream=sys.stderr)
+    try:
+        code = cli.main(args=argv, prog_name="shadowdiff", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"shadowdiff: error: {exc.format_message()}{where}", err=True)
+        code = 2
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        code = exc.exit_code
+    except ShadowdiffError as exc:
+        click.echo(f"shadowdiff: error: {exc}", err=True)
+        code = exc.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("shadowdiff: interrupted", err=True)
+        code = INTERRUPTED
+    except click.ClickException as exc:
+        click.echo(f"shadowdiff: error: {exc.format_message()}", err=True)
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["InputError", "cli", "main"]

@@ -1,0 +1,97 @@
+"""The gate: a run's summary and thresholds -> pass/fail, per endpoint and overall (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shadowdiff.compare.model import DIFFERS, ERROR, FAILED, SAME, SKIPPED
+
+
+@dataclass(frozen=True, slots=True)
+class GatePolicy:
+    """Thresholds: per endpoint from the rules (`*` = the rules' default), then the flag."""
+
+    thresholds: dict[str, float] = field(default_factory=dict)
+    max_diff_rate: float | None = None
+    allow_errors: bool = False
+
+    def threshold(self, endpoint: str) -> float:
+        if endpoint in self.thresholds:
+            return self.thresholds[endpoint]
+        if self.max_diff_rate is not None:
+            return self.max_diff_rate
+        return self.thresholds.get("*", 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointGate:
+    endpoint: str
+    exchanges: int
+    same: int
+    differs: int
+    failed: int
+    errors: int
+    skipped: int
+    diff_rate: float
+    max_diff_rate: float
+    passed: bool
+    reasons: list[str]
+    fields: list[dict[str, Any]]
+    error_reasons: list[dict[str, Any]]
+    assertion_failures: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    run: str
+    passed: bool
+    status: str
+    exchanges: int
+    same: int
+    differs: int
+    failed: int
+    errors: int
+    skipped: int
+    unreadable: int
+    reasons: list[str]
+    endpoints: list[EndpointGate]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_endpoint(
+    endpoint: str, verdicts: dict[str, int], policy: GatePolicy,
+    fields: list[dict[str, Any]], errors: list[dict[str, Any]], asserts: list[dict[str, Any]],
+) -> EndpointGate:
+    count = {v: verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED, ERROR, SKIPPED)}
+    total = sum(verdicts.values())
+    compared = total - count[SKIPPED]
+    rate = count[DIFFERS] / compared if compared else 0.0
+    limit = policy.threshold(endpoint)
+    reasons = []
+    if rate > limit:
+        reasons.append(f"diff rate {rate:.2%} > {limit:.2%}")
+    if count[FAILED]:
+        reasons.append(f"{count[FAILED]} assertion failure(s)")
+    if count[ERROR] and not policy.allow_errors:
+        reasons.append(f"{count[ERROR]} error(s)")
+    return EndpointGate(
+        endpoint, total, count[SAME], count[DIFFERS], count[FAILED], count[ERROR],
+        count[SKIPPED], round(rate, 6), limit, not reasons, reasons, fields, errors, asserts,
+    )
+
+
+def evaluate_gate(run: str, status: str, unreadable: int, endpoints: list[EndpointGate]) -> GateResult:
+    ordered = sorted(endpoints, key=lambda e: (e.passed, -e.diff_rate * e.exchanges, e.endpoint))
+    total = {k: sum(getattr(e, k) for e in endpoints)
+             for k in ("exchanges", "same", "differs", "failed", "errors", "skipped")}
+    reasons = [f"{e.endpoint}: {'; '.join(e.reasons)}" for e in ordered if not e.passed]
+    if status != "finished":
+        reasons.append(f"the run is {status}, not finished")
+    if not total["exchanges"]:
+        reasons.append("the run has no exchanges")
+    return GateResult(run, not reasons, status, total["exchanges"], total["same"],
+                      total["differs"], total["failed"], total["errors"], total["skipped"],
+                      unreadable, reasons, ordered)

@@ -1,0 +1,1 @@
+"""Replay: send recorded requests to a target with httpx, compare, store."""

@@ -1,0 +1,78 @@
+"""The HTTP client shell: one httpx.AsyncClient, a planned request in, a Response or an
+error reason out (failures of one exchange are data, not exceptions)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+import httpx
+
+from shadowdiff.exchange import Response
+from shadowdiff.http1 import encode_chunked, header_pairs
+from shadowdiff.replay.plan import PlannedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a target gave: a response, or why there is none; latency in ms."""
+
+    response: Response | None
+    error: str | None
+    latency_ms: float
+
+
+def make_client(concurrency: int, timeout: float) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False,
+                             cookies=no_cookies, trust_env=False)
+
+
+async def send(client: httpx.AsyncClient, planned: PlannedRequest, timeout: float) -> Answer:
+    request = httpx.Request(
+        planned.method, planned.url, headers=list(planned.headers),
+        content=_once(planned.content) if planned.chunked else planned.content,
+        extensions={"target": planned.target, "timeout": httpx.Timeout(timeout).as_dict()},
+    )
+    start = time.perf_counter()
+    try:
+        response = await client.send(request, stream=True)
+        try:
+            body = b"".join([chunk async for chunk in response.aiter_raw()])
+        finally:
+            await response.aclose()
+    except httpx.HTTPError as exc:
+        return Answer(None, describe_error(exc, timeout), _ms(start))
+    return Answer(to_response(response, body), None, _ms(start))
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def to_response(response: httpx.Response, body: bytes) -> Response:
+    headers = header_pairs(response.headers.raw)
+    if "chunked" in (response.headers.get("Transfer-Encoding") or "").lower():
+        body = encode_chunked(body)
+    version = response.http_version.removeprefix("HTTP/")
+    return Response(response.status_code, response.reason_phrase, version, headers, body)
+
+
+def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout: no answer within {timeout:g}s ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed: {detail}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"connection closed or malformed answer: {detail}"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return f"connection reset: {detail}"
+    return f"{type(exc).__name__}: {detail}"

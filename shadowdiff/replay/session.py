@@ -1,0 +1,124 @@
+"""A replay session, end to end: .gor files -> exchanges -> replay -> compare -> store.
+
+The I/O shell around the pure pieces: opens the store, reads rules, checks the target,
+handles Ctrl-C (the first stops feeding new exchanges; finished ones are all stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import signal
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shadowdiff.errors import EnvironmentProblem, InputError
+from shadowdiff.exchange import Exchange
+from shadowdiff.gorfile import GorProblem, merge_gor
+from shadowdiff.replay.progress import ReplayProgress
+from shadowdiff.replay.runner import ReplaySettings, replay_exchanges
+from shadowdiff.replay.plan import Target
+from shadowdiff.rules import RuleSet
+from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.traffic.pairing import TrafficStats, pair_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOutcome:
+    run: str
+    status: str
+    counts: dict[str, int]
+    traffic: TrafficStats
+    problems: int
+
+
+def generate_run_name() -> str:
+    return f"run-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def check_reachable(target: Target, flag: str) -> None:
+    try:
+        with socket.create_connection((target.host, target.port), timeout=5):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise EnvironmentProblem(f"{flag} {target.url}: unreachable ({reason})") from None
+
+
+def run_replay(files: list[Path], settings: ReplaySettings, rules: RuleSet, db_path: Path,
+               run_name: str | None = None, show_progress: bool = True) -> SessionOutcome:
+    for path in files:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+    check_reachable(settings.target, "--target")
+    if settings.baseline is not None:
+        check_reachable(settings.baseline, "--baseline")
+    db = open_store(db_path)
+    name = run_name or generate_run_name()
+    if db["runs"].count_where("name = ?", [name]):
+        raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
+    writer = RunWriter(db, name, _run_row(files, settings, rules))
+    stats, problems = TrafficStats(), 0
+
+    def on_problem(problem: GorProblem) -> None:
+        nonlocal problems
+        problems += 1
+        log.warning("%s (skipped)", problem)
+        writer.add_problem(problem)
+
+    exchanges = pair_records(merge_gor(files, on_problem), stats, on_problem)
+    with ReplayProgress(show_progress) as progress:
+        def sink(result: ExchangeResult) -> None:
+            writer.add(result)
+            progress.record(result.comparison.verdict)
+
+        status = _run_until_done(exchanges, settings, rules, sink)
+        writer.finish(status, asdict(stats))
+    return SessionOutcome(name, status, dict(progress.counts), stats, problems)
+
+
+def _run_until_done(exchanges: Iterable[Exchange], settings: ReplaySettings, rules: RuleSet,
+                    sink: Callable[[ExchangeResult], None]) -> str:
+    """Run the replay; the first Ctrl-C or SIGTERM stops it gracefully."""
+    async def main() -> str:
+        stop = asyncio.Event()
+        handled = _handle_signals(stop.set)
+        try:
+            await replay_exchanges(exchanges, settings, rules, sink, stop)
+        finally:
+            for sig in handled:
+                asyncio.get_running_loop().remove_signal_handler(sig)
+        return "interrupted" if stop.is_set() else "finished"
+
+    return asyncio.run(main())
+
+
+def _handle_signals(callback: Callable[[], None]) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, callback)
+            handled.append(sig)
+        except (ValueError, RuntimeError):  # not the main thread: the caller handles signals
+            pass
+    return handled
+
+
+def _run_row(files: list[Path], settings: ReplaySettings, rules: RuleSet) -> dict[str, object]:
+    return {
+        "command": "replay",
+        "source": json.dumps([str(p) for p in files]),
+        "target": settings.target.url,
+        "baseline": settings.baseline.url if settings.baseline else None,
+        "settings": json.dumps({"concurrency": settings.concurrency, "timeout": settings.timeout,
+                                "keep_host": settings.keep_host}),
+        "thresholds": json.dumps(rules.thresholds()),
+    }

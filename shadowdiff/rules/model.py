@@ -1,0 +1,104 @@
+"""Rule values. JSONPath expressions stay strings here; compare/ compiles them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+ASSERTION_CHECKS = ("exists", "type", "min_length", "max_length", "matches", "equals")
+JSON_TYPES = ("integer", "number", "string", "boolean", "null", "array", "object")
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    """One check on the candidate alone: `{path, <check>: expected}` or `{status: N}`."""
+
+    check: str
+    expected: Any
+    path: str | None = None
+    where: str = ""
+
+    def describe(self) -> str:
+        if self.check == "status":
+            return f"status: {self.expected}"
+        return f"{self.path} {self.check}: {self.expected!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRule:
+    """Everything the rules say about one endpoint, with `defaults` merged in."""
+
+    match: str
+    ignore: tuple[str, ...] = ()
+    header_ignore: frozenset[str] = frozenset()
+    header_compare: frozenset[str] = frozenset()
+    unordered: tuple[str, ...] = ()
+    array_keys: tuple[tuple[str, str], ...] = ()
+    tolerance: tuple[tuple[str, float], ...] = ()
+    assertions: tuple[Assertion, ...] = ()
+    max_diff_rate: float | None = None
+    where: str = ""
+    pattern: re.Pattern[str] = field(default=re.compile(".*"), compare=False)
+
+    @property
+    def method(self) -> str:
+        return self.match.split(" ", 1)[0]
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method.upper()) and bool(self.pattern.fullmatch(path))
+
+    def merged_into(self, base: EndpointRule) -> EndpointRule:
+        """This rule over `base` (the defaults): lists add up, set values override."""
+        return replace(
+            self,
+            ignore=base.ignore + self.ignore,
+            header_ignore=base.header_ignore | self.header_ignore,
+            header_compare=base.header_compare | self.header_compare,
+            unordered=base.unordered + self.unordered,
+            array_keys=base.array_keys + self.array_keys,
+            tolerance=base.tolerance + self.tolerance,
+            assertions=base.assertions + self.assertions,
+            max_diff_rate=base.max_diff_rate if self.max_diff_rate is None else self.max_diff_rate,
+        )
+
+
+def compile_template(path: str) -> re.Pattern[str]:
+    """`/api/users/{id}` -> a regex: `{x}` is one segment, `**` the rest (possibly empty)."""
+    parts = []
+    for segment in path.strip("/").split("/"):
+        if segment == "**":
+            parts.append("(?:/.*)?")
+        elif segment.startswith("{") and segment.endswith("}"):
+            parts.append("/[^/]+")
+        else:
+            parts.append("/" + re.escape(segment) if segment else "/?")
+    return re.compile("".join(parts) or "/")
+
+
+def specificity(match: str) -> tuple[int, ...]:
+    """Sort key: at the first segment where two templates differ, a literal beats `{x}`
+    and `{x}` beats `**`; longer templates come before their prefixes."""
+    method, _, path = match.partition(" ")
+    ranks = [2 if s == "**" else 1 if s.startswith("{") else 0 for s in path.strip("/").split("/")]
+    return (*ranks, 3, 1 if method == "*" else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Endpoint rules in match order (most specific first) plus the defaults."""
+
+    endpoints: tuple[EndpointRule, ...] = ()
+    defaults: EndpointRule = EndpointRule(match="* /**")
+
+    def resolve(self, method: str, path: str) -> EndpointRule:
+        """The rule for a request; unmatched requests get the defaults under `METHOD /path`."""
+        for rule in self.endpoints:
+            if rule.matches(method, path):
+                return rule
+        return replace(self.defaults, match=f"{method.upper()} {path}", where="")
+
+    def thresholds(self) -> dict[str, float]:
+        """max_diff_rate per endpoint match, plus `*` for the default."""
+        rates = {r.match: r.max_diff_rate for r in self.endpoints if r.max_diff_rate is not None}
+        return {**rates, "*": self.defaults.max_diff_rate or 0.0}

@@ -1,0 +1,85 @@
+"""Read-side queries over the store: aggregate in SQL, return plain values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from shadowdiff.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    id: int
+    name: str
+    status: str
+    source: list[str]
+    target: str
+    baseline: str | None
+    thresholds: dict[str, float]
+    traffic: dict[str, int]
+    started_at: str
+    finished_at: str | None
+    problems: int
+
+
+def find_run(db: Database, name: str | None) -> RunInfo:
+    """The named run, or the latest one."""
+    if name:
+        rows = list(db["runs"].rows_where("name = ?", [name]))
+        if not rows:
+            raise InputError(f"--run {name}: no such run in {db.conn.execute('PRAGMA database_list').fetchone()[2]}")
+    else:
+        rows = list(db["runs"].rows_where(order_by="id desc", limit=1))
+        if not rows:
+            raise InputError("no runs in the database yet (run `shadowdiff replay` first)")
+    row = rows[0]
+    problems = db["problems"].count_where("run_id = ?", [row["id"]])
+    return RunInfo(
+        row["id"], row["name"], row["status"], json.loads(row["source"] or "[]"), row["target"],
+        row["baseline"], json.loads(row["thresholds"] or "{}"), json.loads(row["traffic"] or "{}"),
+        row["started_at"], row["finished_at"], problems,
+    )
+
+
+def verdict_counts(db: Database, run_id: int) -> dict[str, dict[str, int]]:
+    """endpoint -> verdict -> count."""
+    counts: dict[str, dict[str, int]] = {}
+    sql = "SELECT endpoint, verdict, count(*) FROM exchanges WHERE run_id = ? GROUP BY 1, 2"
+    for endpoint, verdict, count in db.execute(sql, [run_id]).fetchall():
+        counts.setdefault(endpoint, {})[verdict] = count
+    return counts
+
+
+def field_counts(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
+    """endpoint -> [{path, kind, count}] where count is the exchanges showing that field."""
+    sql = """SELECT endpoint, field, kind, count(DISTINCT exchange_id) AS n FROM differences
+             WHERE run_id = ? GROUP BY 1, 2, 3 ORDER BY n DESC, field"""
+    fields: dict[str, list[dict[str, Any]]] = {}
+    for endpoint, field, kind, count in db.execute(sql, [run_id]).fetchall():
+        fields.setdefault(endpoint, []).append({"path": field, "kind": kind, "count": count})
+    return fields
+
+
+def error_reasons(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
+    """endpoint -> [{reason, count}] for exchanges with the error verdict."""
+    sql = """SELECT endpoint, error, count(*) AS n FROM exchanges
+             WHERE run_id = ? AND verdict = 'error' GROUP BY 1, 2 ORDER BY n DESC"""
+    reasons: dict[str, list[dict[str, Any]]] = {}
+    for endpoint, error, count in db.execute(sql, [run_id]).fetchall():
+        reasons.setdefault(endpoint, []).append({"reason": error, "count": count})
+    return reasons
+
+
+def assertion_failures(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
+    """endpoint -> [{assertion, rule, count}]."""
+    sql = """SELECT endpoint, assertion, rule, count(*) AS n FROM assertion_results
+             WHERE run_id = ? AND passed = 0 GROUP BY 1, 2, 3 ORDER BY n DESC"""
+    failures: dict[str, list[dict[str, Any]]] = {}
+    for endpoint, assertion, rule, count in db.execute(sql, [run_id]).fetchall():
+        failures.setdefault(endpoint, []).append(
+            {"assertion": assertion, "rule": rule, "count": count})
+    return failures

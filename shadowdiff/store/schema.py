@@ -1,0 +1,70 @@
+"""Schema and migrations. `PRAGMA user_version` holds the number of migrations applied."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from shadowdiff.errors import InputError
+
+
+def _v1(db: Database) -> None:
+    db["runs"].create({
+        "id": int, "name": str, "command": str, "source": str, "target": str, "baseline": str,
+        "settings": str, "thresholds": str, "traffic": str, "status": str,
+        "started_at": str, "finished_at": str,
+    }, pk="id", not_null={"name"})
+    db["runs"].create_index(["name"], unique=True)
+    db["exchanges"].create({
+        "id": int, "run_id": int, "seq": int, "gor_id": str, "endpoint": str, "method": str,
+        "target": str, "recorded_at": int, "request": bytes, "baseline": bytes,
+        "candidate": bytes, "baseline_status": int, "candidate_status": int,
+        "baseline_latency_ms": float, "candidate_latency_ms": float, "verdict": str,
+        "error": str, "differences": int, "assertions_failed": int,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")])
+    db["exchanges"].create_index(["run_id", "endpoint", "verdict"])
+    db["differences"].create({
+        "id": int, "run_id": int, "exchange_id": int, "endpoint": str, "path": str,
+        "field": str, "kind": str, "baseline": str, "candidate": str,
+    }, pk="id", foreign_keys=[("exchange_id", "exchanges", "id")])
+    db["differences"].create_index(["run_id", "endpoint", "field", "kind"])
+    db["differences"].create_index(["exchange_id"])
+    db["assertion_results"].create({
+        "id": int, "run_id": int, "exchange_id": int, "endpoint": str, "assertion": str,
+        "rule": str, "passed": int, "message": str,
+    }, pk="id", foreign_keys=[("exchange_id", "exchanges", "id")])
+    db["assertion_results"].create_index(["run_id", "endpoint"])
+    db["problems"].create({
+        "id": int, "run_id": int, "source": str, "offset": int, "message": str,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")])
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+
+
+def migrate(db: Database) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db.conn:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
+def open_store(path: Path, create: bool = True) -> Database:
+    """Open (and migrate) the store; reading commands pass create=False."""
+    if not create and not path.exists():
+        raise InputError(f"--db {path}: no such database (run `shadowdiff replay` first)")
+    try:
+        db = Database(path)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"--db {path}: not a shadowdiff database ({exc})") from None
+    if version > len(MIGRATIONS):
+        raise InputError(f"--db {path}: made by a newer shadowdiff (schema {version})")
+    migrate(db)
+    return db

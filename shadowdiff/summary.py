@@ -1,0 +1,54 @@
+"""A stored run, summarised for the gate: SQL aggregates in, GateResult out; and its text."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from shadowdiff.gate import GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
+from shadowdiff.store.query import (
+    assertion_failures,
+    error_reasons,
+    field_counts,
+    find_run,
+    verdict_counts,
+)
+
+TOP_FIELDS = 5
+
+
+def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> GateResult:
+    run = find_run(db, run_name)
+    if not policy.thresholds:
+        policy = GatePolicy(run.thresholds, policy.max_diff_rate, policy.allow_errors)
+    fields, errors = field_counts(db, run.id), error_reasons(db, run.id)
+    asserts = assertion_failures(db, run.id)
+    endpoints = [
+        evaluate_endpoint(endpoint, verdicts, policy, fields.get(endpoint, []),
+                          errors.get(endpoint, []), asserts.get(endpoint, []))
+        for endpoint, verdicts in verdict_counts(db, run.id).items()
+    ]
+    return evaluate_gate(run.name, run.status, run.problems, endpoints)
+
+
+def format_gate(result: GateResult) -> str:
+    """The gate as text for people: one line per endpoint, worst first, top fields below."""
+    lines = [
+        f"run {result.run}: {'PASSED' if result.passed else 'FAILED'} — {result.exchanges} "
+        f"exchanges: same {result.same}, differs {result.differs}, failed {result.failed}, "
+        f"errors {result.errors}, skipped {result.skipped}"
+        + (f", unreadable records {result.unreadable}" if result.unreadable else ""),
+    ]
+    width = max((len(e.endpoint) for e in result.endpoints), default=10)
+    for e in result.endpoints:
+        mark = "pass" if e.passed else "FAIL"
+        lines.append(f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
+                     f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  "
+                     f"errors {e.errors}")
+        lines += [f"          {f['kind']:<15} {f['path']}  ×{f['count']}"
+                  for f in e.fields[:TOP_FIELDS]]
+        lines += [f"          error           {r['reason']}  ×{r['count']}" for r in e.error_reasons[:3]]
+        lines += [f"          assertion       {a['assertion']} ({a['rule']})  ×{a['count']}"
+                  for a in e.assertion_failures[:3]]
+    lines += [f"  reason: {reason}" for reason in result.reasons if ": " not in reason or
+              not any(reason.startswith(e.endpoint) for e in result.endpoints)]
+    return "\n".join(lines)
