@@ -27,12 +27,24 @@ INTERRUPTED = 130
 DEFAULT_RULES = Path("rules")
 log = logging.getLogger("shadowdiff")
 
-db_option = click.option("--db", type=click.Path(path_type=Path), default=Path("shadowdiff.db"),
-                         show_default=True, help="SQLite store.")
-rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path),
-                            default=DEFAULT_RULES, show_default=True, help="Rules directory.")
-run_option = click.option("--run", "run_name", default=None,
-                          help="Run name (reading commands: default the latest run).")
+db_option = click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=Path("shadowdiff.db"),
+    show_default=True,
+    help="SQLite store.",
+)
+rules_option = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_RULES,
+    show_default=True,
+    help="Rules directory.",
+)
+run_option = click.option(
+    "--run", "run_name", default=None, help="Run name (reading commands: default the latest run)."
+)
 
 
 def read_rules(directory: Path) -> RuleSet:
@@ -56,41 +68,78 @@ def cli(verbose: bool) -> None:
 @click.option("--target", required=True, help="Candidate base URL, e.g. http://staging:8080.")
 @click.option("--baseline", default=None, help="Live baseline URL (instead of recorded responses).")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True,
-              help="Per-request timeout in seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.001),
+    default=10.0,
+    show_default=True,
+    help="Per-request timeout in seconds.",
+)
 @click.option("--keep-host", is_flag=True, help="Send the recorded Host header unchanged.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @db_option
 @rules_option
 @run_option
-def replay(files: tuple[Path, ...], target: str, baseline: str | None, concurrency: int,
-           timeout: float, keep_host: bool, quiet: bool, db: Path, rules_dir: Path,
-           run_name: str | None) -> None:
+def replay(
+    files: tuple[Path, ...],
+    target: str,
+    baseline: str | None,
+    concurrency: int,
+    timeout: float,
+    keep_host: bool,
+    quiet: bool,
+    db: Path,
+    rules_dir: Path,
+    run_name: str | None,
+) -> None:
     """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run."""
-    settings = ReplaySettings(parse_target(target), parse_target(baseline, "--baseline")
-                              if baseline else None, concurrency, timeout, keep_host)
+    settings = ReplaySettings(
+        parse_target(target),
+        parse_target(baseline, "--baseline") if baseline else None,
+        concurrency,
+        timeout,
+        keep_host,
+    )
     outcome = run_replay(list(files), settings, read_rules(rules_dir), db, run_name, not quiet)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
-    click.echo(f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
-               f"({counts or 'none'}) stored in {db}")
+    click.echo(
+        f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
+        f"({counts or 'none'}) stored in {db}"
+    )
     if outcome.problems:
-        click.echo(f"{outcome.problems} unreadable record(s) skipped (see the warnings above)",
-                   err=True)
+        click.echo(
+            f"{outcome.problems} unreadable record(s) skipped (see the warnings above)", err=True
+        )
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)
 
 
 @cli.command()
-@click.option("--max-diff-rate", type=click.FloatRange(0, 1), default=None,
-              help="Threshold for endpoints whose rules set none.")
+@click.option(
+    "--max-diff-rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Threshold for endpoints whose rules set none.",
+)
 @click.option("--allow-errors", is_flag=True, help="Errors alone do not fail an endpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
-              help="Take thresholds from these rules instead of those stored with the run.")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Take thresholds from these rules instead of those stored with the run.",
+)
 @db_option
 @run_option
-def gate(max_diff_rate: float | None, allow_errors: bool, as_json: bool, rules_dir: Path | None,
-         db: Path, run_name: str | None) -> None:
+def gate(
+    max_diff_rate: float | None,
+    allow_errors: bool,
+    as_json: bool,
+    rules_dir: Path | None,
+    db: Path,
+    run_name: str | None,
+) -> None:
     """Exit 0 when the run passes, 1 when it fails."""
     thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
     policy = GatePolicy(thresholds, max_diff_rate, allow_errors)
@@ -116,8 +165,9 @@ def rules_check(directory: Path) -> None:
 
 
 @cli.command()
-@click.option("--db", type=click.Path(path_type=Path), default=Path("shadowdiff.db"),
-              show_default=True)
+@click.option(
+    "--db", type=click.Path(path_type=Path), default=Path("shadowdiff.db"), show_default=True
+)
 def demo(db: Path) -> None:
     """The whole flow on the bundled sample services and sample traffic."""
     from shadowdiff.demo import run_demo

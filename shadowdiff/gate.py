@@ -62,8 +62,12 @@ class GateResult:
 
 
 def evaluate_endpoint(
-    endpoint: str, verdicts: dict[str, int], policy: GatePolicy,
-    fields: list[dict[str, Any]], errors: list[dict[str, Any]], asserts: list[dict[str, Any]],
+    endpoint: str,
+    verdicts: dict[str, int],
+    policy: GatePolicy,
+    fields: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    asserts: list[dict[str, Any]],
 ) -> EndpointGate:
     count = {v: verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED, ERROR, SKIPPED)}
     total = sum(verdicts.values())
@@ -78,20 +82,47 @@ def evaluate_endpoint(
     if count[ERROR] and not policy.allow_errors:
         reasons.append(f"{count[ERROR]} error(s)")
     return EndpointGate(
-        endpoint, total, count[SAME], count[DIFFERS], count[FAILED], count[ERROR],
-        count[SKIPPED], round(rate, 6), limit, not reasons, reasons, fields, errors, asserts,
+        endpoint,
+        total,
+        count[SAME],
+        count[DIFFERS],
+        count[FAILED],
+        count[ERROR],
+        count[SKIPPED],
+        round(rate, 6),
+        limit,
+        not reasons,
+        reasons,
+        fields,
+        errors,
+        asserts,
     )
 
 
-def evaluate_gate(run: str, status: str, unreadable: int, endpoints: list[EndpointGate]) -> GateResult:
+def evaluate_gate(
+    run: str, status: str, unreadable: int, endpoints: list[EndpointGate]
+) -> GateResult:
     ordered = sorted(endpoints, key=lambda e: (e.passed, -e.diff_rate * e.exchanges, e.endpoint))
-    total = {k: sum(getattr(e, k) for e in endpoints)
-             for k in ("exchanges", "same", "differs", "failed", "errors", "skipped")}
+    total = {
+        k: sum(getattr(e, k) for e in endpoints)
+        for k in ("exchanges", "same", "differs", "failed", "errors", "skipped")
+    }
     reasons = [f"{e.endpoint}: {'; '.join(e.reasons)}" for e in ordered if not e.passed]
     if status != "finished":
         reasons.append(f"the run is {status}, not finished")
     if not total["exchanges"]:
         reasons.append("the run has no exchanges")
-    return GateResult(run, not reasons, status, total["exchanges"], total["same"],
-                      total["differs"], total["failed"], total["errors"], total["skipped"],
-                      unreadable, reasons, ordered)
+    return GateResult(
+        run,
+        not reasons,
+        status,
+        total["exchanges"],
+        total["same"],
+        total["differs"],
+        total["failed"],
+        total["errors"],
+        total["skipped"],
+        unreadable,
+        reasons,
+        ordered,
+    )

@@ -23,8 +23,14 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
     fields, errors = field_counts(db, run.id), error_reasons(db, run.id)
     asserts = assertion_failures(db, run.id)
     endpoints = [
-        evaluate_endpoint(endpoint, verdicts, policy, fields.get(endpoint, []),
-                          errors.get(endpoint, []), asserts.get(endpoint, []))
+        evaluate_endpoint(
+            endpoint,
+            verdicts,
+            policy,
+            fields.get(endpoint, []),
+            errors.get(endpoint, []),
+            asserts.get(endpoint, []),
+        )
         for endpoint, verdicts in verdict_counts(db, run.id).items()
     ]
     return evaluate_gate(run.name, run.status, run.problems, endpoints)
@@ -41,14 +47,24 @@ def format_gate(result: GateResult) -> str:
     width = max((len(e.endpoint) for e in result.endpoints), default=10)
     for e in result.endpoints:
         mark = "pass" if e.passed else "FAIL"
-        lines.append(f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
-                     f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  "
-                     f"errors {e.errors}")
-        lines += [f"          {f['kind']:<15} {f['path']}  ×{f['count']}"
-                  for f in e.fields[:TOP_FIELDS]]
-        lines += [f"          error           {r['reason']}  ×{r['count']}" for r in e.error_reasons[:3]]
-        lines += [f"          assertion       {a['assertion']} ({a['rule']})  ×{a['count']}"
-                  for a in e.assertion_failures[:3]]
-    lines += [f"  reason: {reason}" for reason in result.reasons if ": " not in reason or
-              not any(reason.startswith(e.endpoint) for e in result.endpoints)]
+        lines.append(
+            f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
+            f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  "
+            f"errors {e.errors}"
+        )
+        lines += [
+            f"          {f['kind']:<15} {f['path']}  x{f['count']}" for f in e.fields[:TOP_FIELDS]
+        ]
+        lines += [
+            f"          error           {r['reason']}  x{r['count']}" for r in e.error_reasons[:3]
+        ]
+        lines += [
+            f"          assertion       {a['assertion']} ({a['rule']})  x{a['count']}"
+            for a in e.assertion_failures[:3]
+        ]
+    lines += [
+        f"  reason: {reason}"
+        for reason in result.reasons
+        if ": " not in reason or not any(reason.startswith(e.endpoint) for e in result.endpoints)
+    ]
     return "\n".join(lines)

@@ -212,7 +212,9 @@ def test_exchange_equality_ignores_its_source() -> None:
 def test_make_request_adds_host_and_content_length() -> None:
     request = make_request("POST", "/items", json={"name": "x"})
     assert request.headers == (
-        ("Host", HOST), ("Content-Type", "application/json"), ("Content-Length", "12"),
+        ("Host", HOST),
+        ("Content-Type", "application/json"),
+        ("Content-Length", "12"),
     )
     assert request.body == b'{"name":"x"}'
     assert make_request().headers == (("Host", HOST),)
@@ -221,7 +223,8 @@ def test_make_request_adds_host_and_content_length() -> None:
 
 def test_make_request_keeps_given_headers() -> None:
     request = make_request(
-        "PUT", headers=[("host", "api"), ("Transfer-Encoding", "chunked")],
+        "PUT",
+        headers=[("host", "api"), ("Transfer-Encoding", "chunked")],
         body=http1.encode_chunked(b"x"),
     )
     assert request.headers == (("host", "api"), ("Transfer-Encoding", "chunked"))

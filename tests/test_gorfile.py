@@ -114,10 +114,26 @@ def test_written_bytes_are_goreplays_framing(tmp_path: Path) -> None:
 def test_a_file_in_goreplays_framing_reads_back(tmp_path: Path) -> None:
     old_id = "2f1d0a5c1e9b4f0e8a7d6c5b4a39281706f5e4d3"  # 40-hex ids of GoReplay <= 1.1
     (tmp_path / "gr.gor").write_bytes(
-        b"1 " + ID.encode() + b" 1700000000000000000 48213\n" + GET + SEPARATOR
-        + b"2 " + ID.encode() + b" 1700000000002000000 1305\n" + OK + SEPARATOR
-        + b"1 " + old_id.encode() + b" 1400000000000000000\n" + GET + SEPARATOR  # 3 fields
-        + b"3 " + ID.encode() + b" 1700000000003000000 -1\n" + OK + SEPARATOR
+        b"1 "
+        + ID.encode()
+        + b" 1700000000000000000 48213\n"
+        + GET
+        + SEPARATOR
+        + b"2 "
+        + ID.encode()
+        + b" 1700000000002000000 1305\n"
+        + OK
+        + SEPARATOR
+        + b"1 "
+        + old_id.encode()
+        + b" 1400000000000000000\n"
+        + GET
+        + SEPARATOR  # 3 fields
+        + b"3 "
+        + ID.encode()
+        + b" 1700000000003000000 -1\n"
+        + OK
+        + SEPARATOR
     )
     assert read_all(tmp_path / "gr.gor") == (
         [
@@ -224,7 +240,9 @@ def test_chunk_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = rec().to_bytes(), rec(2, payload=OK).to_bytes()
     chunks = list(iter_chunks(io.BytesIO(first + second + b"1 a 1\ncut")))
     assert [(offset, complete) for offset, _, complete in chunks] == [
-        (0, True), (len(first), True), (len(first) + len(second), False),
+        (0, True),
+        (len(first), True),
+        (len(first) + len(second), False),
     ]
 
 
@@ -364,7 +382,14 @@ def test_merge_by_timestamp(tmp_path: Path) -> None:
         write_gor(tmp_path / name, items)
     merged = list(merge_gor([tmp_path / name for name in files], no_problem))
     assert [(r.timestamp, r.id) for r in merged] == [
-        (0, "c"), (1, "a"), (2, "b"), (3, "b"), (4, "a"), (9, "a"), (9, "b"), (10, "c"),
+        (0, "c"),
+        (1, "a"),
+        (2, "b"),
+        (3, "b"),
+        (4, "a"),
+        (9, "a"),
+        (9, "b"),
+        (10, "c"),
     ]
     sources = {r.where.rpartition(": byte ")[0] for r in merged}
     assert sources == {str(tmp_path / name) for name in ("a.gor", "b.gor.gz", "c.gor")}

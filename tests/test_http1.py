@@ -58,7 +58,7 @@ def test_split_head_without_blank_line_is_a_parse_error(raw: bytes) -> None:
 
 
 def test_request_head_parts() -> None:
-    raw = b"POST /api/items?x=1 HTTP/1.1\r\nHost: shop\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+    raw = b'POST /api/items?x=1 HTTP/1.1\r\nHost: shop\r\nContent-Length: 7\r\n\r\n{"a":1}'
     method, target, version, headers, head, body = http1.parse_request_head(raw)
     assert (method, target, version) == ("POST", "/api/items?x=1", "1.1")
     assert headers == (("Host", "shop"), ("Content-Length", "7"))
@@ -73,8 +73,12 @@ def test_request_header_case_order_and_duplicates_are_kept() -> None:
     )
     headers = http1.parse_request_head(raw)[3]
     assert headers == (
-        ("x-lower", "1"), ("HOST", "h"), ("X-Dup", "a"), ("Accept", "*/*"),
-        ("x-dup", "b"), ("X-MiXeD-CaSe", "v"),
+        ("x-lower", "1"),
+        ("HOST", "h"),
+        ("X-Dup", "a"),
+        ("Accept", "*/*"),
+        ("x-dup", "b"),
+        ("X-MiXeD-CaSe", "v"),
     )
 
 
@@ -163,7 +167,10 @@ def test_response_header_case_order_and_repeats_are_kept() -> None:
         b"content-length: 0\r\n\r\n"
     )
     assert http1.parse_response_head(raw)[3] == (
-        ("set-cookie", "a=1"), ("X-Trace-ID", "t"), ("Set-Cookie", "b=2"), ("content-length", "0"),
+        ("set-cookie", "a=1"),
+        ("X-Trace-ID", "t"),
+        ("Set-Cookie", "b=2"),
+        ("content-length", "0"),
     )
 
 
@@ -224,7 +231,10 @@ def test_response_with_bare_lf_line_endings() -> None:
     raw = b"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi"
     _, status, _, headers, head, body = http1.parse_response_head(raw)
     assert (status, headers, head, body) == (
-        200, (("Content-Length", "2"),), b"HTTP/1.1 200 OK\nContent-Length: 2\n\n", b"hi",
+        200,
+        (("Content-Length", "2"),),
+        b"HTTP/1.1 200 OK\nContent-Length: 2\n\n",
+        b"hi",
     )
 
 

@@ -11,8 +11,13 @@ from shadowdiff.rules.model import Assertion
 
 NO_JSON = object()
 _TYPES: dict[str, tuple[type, ...]] = {
-    "integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),
-    "null": (type(None),), "array": (list,), "object": (dict,),
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "array": (list,),
+    "object": (dict,),
 }
 
 
@@ -50,14 +55,18 @@ def _value_problem(check: str, expected: Any, value: Any) -> str | None:
     shown = repr(value)[:80]
     if check == "type":
         bad = not isinstance(value, _TYPES[expected]) or (
-            isinstance(value, bool) and expected in ("integer", "number"))
+            isinstance(value, bool) and expected in ("integer", "number")
+        )
         return f"was {type(value).__name__} {shown}" if bad else None
     if check in ("min_length", "max_length"):
         if not isinstance(value, str | list | dict):
             return f"has no length: {shown}"
         short = check == "min_length" and len(value) < expected
-        return f"length was {len(value)}" if short or (
-            check == "max_length" and len(value) > expected) else None
+        return (
+            f"length was {len(value)}"
+            if short or (check == "max_length" and len(value) > expected)
+            else None
+        )
     if check == "matches":
         return None if isinstance(value, str) and re.search(expected, value) else f"was {shown}"
     if check == "equals":

@@ -60,7 +60,9 @@ def _deepdiff_changes(baseline: Any, candidate: Any) -> Iterator[tuple[Path, str
     tree = DeepDiff(baseline, candidate, view="tree", threshold_to_diff_deeper=0)
     for report, levels in tree.items():
         kind = _KINDS.get(report)
-        for level in levels if kind else ():
+        if kind is None:
+            continue
+        for level in levels:
             yield tuple(level.path(output_format="list")), kind, _plain(level.t1), _plain(level.t2)
 
 
@@ -68,13 +70,17 @@ def _plain(value: Any) -> Any:
     return None if type(value).__name__ == "NotPresent" else value
 
 
-def _reordered_arrays(baseline: Any, candidate: Any, raw: list[tuple[Path, str, Any, Any]]) -> set[Path]:
+def _reordered_arrays(
+    baseline: Any, candidate: Any, raw: list[tuple[Path, str, Any, Any]]
+) -> set[Path]:
     """Array paths whose two sides hold the same elements in a different order."""
     found: set[Path] = set()
     for path, *_ in raw:
         for cut in range(len(path)):
             prefix = path[:cut]
-            if isinstance(path[cut], int) and _is_reordered(_at(baseline, prefix), _at(candidate, prefix)):
+            if isinstance(path[cut], int) and _is_reordered(
+                _at(baseline, prefix), _at(candidate, prefix)
+            ):
                 found.add(prefix)
                 break
     return found
@@ -103,7 +109,7 @@ def format_path(path: Path) -> str:
         if isinstance(key, int):
             text += f"[{key}]"
         elif str(key).startswith(KEYED):
-            text += f"[{str(key)[len(KEYED):]}]"
+            text += f"[{str(key)[len(KEYED) :]}]"
         elif _IDENTIFIER.fullmatch(str(key)):
             text += f".{key}"
         else:

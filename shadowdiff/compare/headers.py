@@ -9,13 +9,37 @@ from shadowdiff.http1 import HeaderPairs
 from shadowdiff.rules.model import EndpointRule
 
 # Headers that differ between any two answers of the same build, or only carry framing.
-VOLATILE = frozenset({
-    "date", "server", "age", "expires", "last-modified", "etag", "via", "connection",
-    "keep-alive", "transfer-encoding", "x-request-id", "x-trace-id", "x-correlation-id",
-    "x-amzn-trace-id", "x-amzn-requestid", "traceparent", "tracestate", "x-b3-traceid",
-    "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-cloud-trace-context", "x-runtime",
-    "x-response-time", "cf-ray", "x-cache", "x-served-by",
-})
+VOLATILE = frozenset(
+    {
+        "date",
+        "server",
+        "age",
+        "expires",
+        "last-modified",
+        "etag",
+        "via",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "x-request-id",
+        "x-trace-id",
+        "x-correlation-id",
+        "x-amzn-trace-id",
+        "x-amzn-requestid",
+        "traceparent",
+        "tracestate",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-cloud-trace-context",
+        "x-runtime",
+        "x-response-time",
+        "cf-ray",
+        "x-cache",
+        "x-served-by",
+    }
+)
 _COOKIE_DATES = re.compile(r";\s*(expires|max-age)=[^;]*", re.IGNORECASE)
 
 
@@ -30,7 +54,9 @@ def header_values(headers: HeaderPairs) -> dict[str, str]:
     return {k: "\n".join(sorted(v) if k == "set-cookie" else v) for k, v in grouped.items()}
 
 
-def diff_headers(baseline: HeaderPairs, candidate: HeaderPairs, rule: EndpointRule) -> list[Difference]:
+def diff_headers(
+    baseline: HeaderPairs, candidate: HeaderPairs, rule: EndpointRule
+) -> list[Difference]:
     old, new = header_values(baseline), header_values(candidate)
     ignored = (VOLATILE | rule.header_ignore) - rule.header_compare
     if "content-length" not in rule.header_compare:

@@ -10,8 +10,17 @@ from shadowdiff.rules.model import Assertion
 
 SAME, DIFFERS, FAILED, ERROR, SKIPPED = "same", "differs", "failed", "error", "skipped"
 VERDICTS = (SAME, DIFFERS, FAILED, ERROR, SKIPPED)
-KINDS = ("value_changed", "type_changed", "missing", "added", "length_changed", "order_changed",
-         "status_changed", "header_changed", "body_changed")
+KINDS = (
+    "value_changed",
+    "type_changed",
+    "missing",
+    "added",
+    "length_changed",
+    "order_changed",
+    "status_changed",
+    "header_changed",
+    "body_changed",
+)
 _INDEX = re.compile(r"\[(?:\d+|[^\]]*=[^\]]*)\]")
 
 

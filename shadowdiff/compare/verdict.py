@@ -35,7 +35,9 @@ def compare_responses(
         return Comparison(ERROR, error=str(exc))
     results = check_assertions(rule.assertions, candidate.status, candidate_body)
     # after the assertions: normalising edits the parsed candidate in place
-    differences = [] if baseline is None else _differences(baseline, candidate, candidate_body, rule)
+    differences = (
+        [] if baseline is None else _differences(baseline, candidate, candidate_body, rule)
+    )
     verdict = FAILED if any(not r.passed for r in results) else DIFFERS if differences else SAME
     return Comparison(verdict, tuple(differences), results)
 
@@ -65,9 +67,11 @@ def _differences(
 def _body_differences(
     baseline: Response, candidate: Response, candidate_body: Any, rule: EndpointRule
 ) -> list[Difference]:
-    if baseline.body == candidate.body and baseline.header("Content-Encoding") == candidate.header(
-        "Content-Encoding"
-    ) and baseline.header("Transfer-Encoding") == candidate.header("Transfer-Encoding"):
+    if (
+        baseline.body == candidate.body
+        and baseline.header("Content-Encoding") == candidate.header("Content-Encoding")
+        and baseline.header("Transfer-Encoding") == candidate.header("Transfer-Encoding")
+    ):
         return []
     try:
         old_content = baseline.content
@@ -77,7 +81,9 @@ def _body_differences(
         return []
     old_body = _json_or_none(baseline, old_content)
     if old_body is NO_JSON or candidate_body is NO_JSON:
-        return [Difference("body", "body_changed", _snippet(old_content), _snippet(candidate.content))]
+        return [
+            Difference("body", "body_changed", _snippet(old_content), _snippet(candidate.content))
+        ]
     return diff_json(*normalize_pair(old_body, candidate_body, rule))
 
 

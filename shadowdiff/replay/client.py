@@ -27,13 +27,16 @@ class Answer:
 def make_client(concurrency: int, timeout: float) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False,
-                             cookies=no_cookies, trust_env=False)
+    return httpx.AsyncClient(
+        limits=limits, timeout=timeout, follow_redirects=False, cookies=no_cookies, trust_env=False
+    )
 
 
 async def send(client: httpx.AsyncClient, planned: PlannedRequest, timeout: float) -> Answer:
     request = httpx.Request(
-        planned.method, planned.url, headers=list(planned.headers),
+        planned.method,
+        planned.url,
+        headers=list(planned.headers),
         content=_once(planned.content) if planned.chunked else planned.content,
         extensions={"target": planned.target, "timeout": httpx.Timeout(timeout).as_dict()},
     )
@@ -66,7 +69,7 @@ def to_response(response: httpx.Response, body: bytes) -> Response:
 
 
 def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
-    detail = str(exc) or type(exc).__name__
+    detail = str(exc) or str(exc.__cause__ or exc.__context__ or "") or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return f"timeout: no answer within {timeout:g}s ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):

@@ -26,7 +26,8 @@ class Target:
     @property
     def netloc(self) -> str:
         default = (self.scheme == "http" and self.port == 80) or (
-            self.scheme == "https" and self.port == 443)
+            self.scheme == "https" and self.port == 443
+        )
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if default else f"{host}:{self.port}"
 

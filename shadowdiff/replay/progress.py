@@ -24,8 +24,13 @@ class ReplayProgress:
         self._live = enabled and sys.stderr.isatty()
         self._plain = enabled and not self._live
         self._last = time.monotonic()
-        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                             TimeElapsedColumn(), console=self._console, transient=True)
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=True,
+        )
         self._task = self._bar.add_task("replaying", total=total)
 
     def summary(self) -> str:
@@ -45,7 +50,8 @@ class ReplayProgress:
             self._bar.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._live:
             self._bar.stop()

@@ -35,13 +35,18 @@ log = logging.getLogger(__name__)
 
 
 async def replay_exchanges(
-    exchanges: Iterable[Exchange], settings: ReplaySettings, rules: RuleSet, sink: Sink,
+    exchanges: Iterable[Exchange],
+    settings: ReplaySettings,
+    rules: RuleSet,
+    sink: Sink,
     stop: asyncio.Event,
 ) -> None:
     queue: asyncio.Queue[Exchange | None] = asyncio.Queue(maxsize=settings.concurrency * 2)
     async with make_client(settings.concurrency, settings.timeout) as client:
-        workers = [asyncio.create_task(_work(queue, client, settings, rules, sink))
-                   for _ in range(settings.concurrency)]
+        workers = [
+            asyncio.create_task(_work(queue, client, settings, rules, sink))
+            for _ in range(settings.concurrency)
+        ]
         try:
             await _produce(exchanges, queue, stop)
         finally:
@@ -50,23 +55,32 @@ async def replay_exchanges(
             await asyncio.gather(*workers)
 
 
-async def _produce(exchanges: Iterable[Exchange], queue: asyncio.Queue[Exchange | None],
-                   stop: asyncio.Event) -> None:
+async def _produce(
+    exchanges: Iterable[Exchange], queue: asyncio.Queue[Exchange | None], stop: asyncio.Event
+) -> None:
     for exchange in exchanges:
         if stop.is_set():
             return
         await queue.put(exchange)
 
 
-async def _work(queue: asyncio.Queue[Exchange | None], client: httpx.AsyncClient,
-                settings: ReplaySettings, rules: RuleSet, sink: Sink) -> None:
+async def _work(
+    queue: asyncio.Queue[Exchange | None],
+    client: httpx.AsyncClient,
+    settings: ReplaySettings,
+    rules: RuleSet,
+    sink: Sink,
+) -> None:
     while (exchange := await queue.get()) is not None:
         try:
             result = await replay_one(exchange, client, settings, rules)
         except Exception as exc:  # a bug on one exchange must not stop the run: store it
             log.exception("internal error on exchange %s", exchange.id)
-            result = ExchangeResult(exchange, _endpoint(exchange, rules),
-                                    Comparison(ERROR, error=f"internal error: {exc!r}"))
+            result = ExchangeResult(
+                exchange,
+                _endpoint(exchange, rules),
+                Comparison(ERROR, error=f"internal error: {exc!r}"),
+            )
         sink(result)
 
 
@@ -74,8 +88,9 @@ def _endpoint(exchange: Exchange, rules: RuleSet) -> str:
     return rules.resolve(exchange.request.method, exchange.request.path).match
 
 
-async def replay_one(exchange: Exchange, client: httpx.AsyncClient, settings: ReplaySettings,
-                     rules: RuleSet) -> ExchangeResult:
+async def replay_one(
+    exchange: Exchange, client: httpx.AsyncClient, settings: ReplaySettings, rules: RuleSet
+) -> ExchangeResult:
     rule = rules.resolve(exchange.request.method, exchange.request.path)
     sends = [_send_to(settings.target, exchange, client, settings)]
     if settings.baseline is not None:
@@ -89,11 +104,19 @@ async def replay_one(exchange: Exchange, client: httpx.AsyncClient, settings: Re
         comparison = Comparison(ERROR, error=f"baseline: {live.error}")
     else:
         comparison = compare_responses(baseline, candidate.response, rule)
-    return ExchangeResult(exchange, rule.match, comparison, baseline, candidate.response,
-                          candidate.latency_ms, live.latency_ms if live else None)
+    return ExchangeResult(
+        exchange,
+        rule.match,
+        comparison,
+        baseline,
+        candidate.response,
+        candidate.latency_ms,
+        live.latency_ms if live else None,
+    )
 
 
-async def _send_to(target: Target, exchange: Exchange, client: httpx.AsyncClient,
-                   settings: ReplaySettings) -> Answer:
+async def _send_to(
+    target: Target, exchange: Exchange, client: httpx.AsyncClient, settings: ReplaySettings
+) -> Answer:
     planned = plan_request(exchange.request, target, settings.keep_host)
     return await send(client, planned, settings.timeout)

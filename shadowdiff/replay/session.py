@@ -20,9 +20,9 @@ from pathlib import Path
 from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.exchange import Exchange
 from shadowdiff.gorfile import GorProblem, merge_gor
+from shadowdiff.replay.plan import Target
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings, replay_exchanges
-from shadowdiff.replay.plan import Target
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
@@ -52,8 +52,14 @@ def check_reachable(target: Target, flag: str) -> None:
         raise EnvironmentProblem(f"{flag} {target.url}: unreachable ({reason})") from None
 
 
-def run_replay(files: list[Path], settings: ReplaySettings, rules: RuleSet, db_path: Path,
-               run_name: str | None = None, show_progress: bool = True) -> SessionOutcome:
+def run_replay(
+    files: list[Path],
+    settings: ReplaySettings,
+    rules: RuleSet,
+    db_path: Path,
+    run_name: str | None = None,
+    show_progress: bool = True,
+) -> SessionOutcome:
     for path in files:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
@@ -62,7 +68,7 @@ def run_replay(files: list[Path], settings: ReplaySettings, rules: RuleSet, db_p
         check_reachable(settings.baseline, "--baseline")
     db = open_store(db_path)
     name = run_name or generate_run_name()
-    if db["runs"].count_where("name = ?", [name]):
+    if db.table("runs").count_where("name = ?", [name]):
         raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
     writer = RunWriter(db, name, _run_row(files, settings, rules))
     stats, problems = TrafficStats(), 0
@@ -75,6 +81,7 @@ def run_replay(files: list[Path], settings: ReplaySettings, rules: RuleSet, db_p
 
     exchanges = pair_records(merge_gor(files, on_problem), stats, on_problem)
     with ReplayProgress(show_progress) as progress:
+
         def sink(result: ExchangeResult) -> None:
             writer.add(result)
             progress.record(result.comparison.verdict)
@@ -84,9 +91,14 @@ def run_replay(files: list[Path], settings: ReplaySettings, rules: RuleSet, db_p
     return SessionOutcome(name, status, dict(progress.counts), stats, problems)
 
 
-def _run_until_done(exchanges: Iterable[Exchange], settings: ReplaySettings, rules: RuleSet,
-                    sink: Callable[[ExchangeResult], None]) -> str:
+def _run_until_done(
+    exchanges: Iterable[Exchange],
+    settings: ReplaySettings,
+    rules: RuleSet,
+    sink: Callable[[ExchangeResult], None],
+) -> str:
     """Run the replay; the first Ctrl-C or SIGTERM stops it gracefully."""
+
     async def main() -> str:
         stop = asyncio.Event()
         handled = _handle_signals(stop.set)
@@ -118,7 +130,12 @@ def _run_row(files: list[Path], settings: ReplaySettings, rules: RuleSet) -> dic
         "source": json.dumps([str(p) for p in files]),
         "target": settings.target.url,
         "baseline": settings.baseline.url if settings.baseline else None,
-        "settings": json.dumps({"concurrency": settings.concurrency, "timeout": settings.timeout,
-                                "keep_host": settings.keep_host}),
+        "settings": json.dumps(
+            {
+                "concurrency": settings.concurrency,
+                "timeout": settings.timeout,
+                "keep_host": settings.keep_host,
+            }
+        ),
         "thresholds": json.dumps(rules.thresholds()),
     }

@@ -25,9 +25,18 @@ from shadowdiff.rules.model import (
 )
 
 TOP_KEYS = {"endpoints", "defaults"}
-ENDPOINT_KEYS = {"match", "ignore", "headers", "unordered", "array_keys", "tolerance", "assert",
-                 "max_diff_rate"}
+ENDPOINT_KEYS = {
+    "match",
+    "ignore",
+    "headers",
+    "unordered",
+    "array_keys",
+    "tolerance",
+    "assert",
+    "max_diff_rate",
+}
 DEFAULT_KEYS = ENDPOINT_KEYS - {"match"}
+CHECKS_TEXT = ", ".join(ASSERTION_CHECKS)
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "*"}
 
 
@@ -61,7 +70,9 @@ class _Reader:
 
     def unknown_keys(self, node: CommentedMap, allowed: set[str]) -> None:
         for unknown in sorted(set(map(str, node)) - allowed):
-            self.problem(node, unknown, f"unknown key {unknown!r} (allowed: {', '.join(sorted(allowed))})")
+            self.problem(
+                node, unknown, f"unknown key {unknown!r} (allowed: {', '.join(sorted(allowed))})"
+            )
 
     def strings(self, node: Any, key: Any) -> list[str]:
         value = node[key]
@@ -76,8 +87,11 @@ class _Reader:
         paths = self.strings(node, key)
         for index, path in enumerate(paths):
             if message := jsonpath_problem(path):
-                self.problem(node[key] if isinstance(node[key], list) else node, index
-                             if isinstance(node[key], list) else key, message)
+                self.problem(
+                    node[key] if isinstance(node[key], list) else node,
+                    index if isinstance(node[key], list) else key,
+                    message,
+                )
         return [p for p in paths if not jsonpath_problem(p)]
 
 
@@ -106,8 +120,9 @@ def load_rules(directory: Path) -> RuleSet:
         problems += reader.problems
         for rule in file_endpoints:
             if rule.match in seen:
-                problems.append(f"{rule.where}: duplicate match {rule.match!r} "
-                                f"(first at {seen[rule.match]})")
+                problems.append(
+                    f"{rule.where}: duplicate match {rule.match!r} (first at {seen[rule.match]})"
+                )
             seen.setdefault(rule.match, rule.where)
             endpoints.append(rule)
         if file_defaults is not None:
@@ -125,7 +140,9 @@ def _read_file(reader: _Reader) -> tuple[list[EndpointRule], EndpointRule | None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        reader.problems.append(f"{reader.path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}")
+        reader.problems.append(
+            f"{reader.path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"
+        )
         return [], None
     except (OSError, UnicodeDecodeError) as exc:
         reader.problems.append(f"{reader.path}:1: cannot read: {exc}")
@@ -274,8 +291,9 @@ def _read_assertion(reader: _Reader, item: CommentedMap, where: str) -> list[Ass
     unknown = keys - {"path", *ASSERTION_CHECKS}
     if unknown or "path" not in keys or not keys & set(ASSERTION_CHECKS):
         reader.problems.append(
-            f"{where}: an assertion is {{status: N}} or {{path, one of: {', '.join(ASSERTION_CHECKS)}}}"
-            + (f"; unknown key(s): {', '.join(sorted(unknown))}" if unknown else ""))
+            f"{where}: an assertion is {{status: N}} or {{path, one of: {CHECKS_TEXT}}}"
+            + (f"; unknown key(s): {', '.join(sorted(unknown))}" if unknown else "")
+        )
         return []
     path = str(item["path"])
     if message := jsonpath_problem(path):

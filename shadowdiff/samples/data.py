@@ -16,13 +16,53 @@ from typing import Any, Literal
 Build = Literal["baseline", "candidate"]
 Json = dict[str, Any]
 
-FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia",
-               "Donald", "Frances", "John", "Sophie", "Tim", "Hedy", "Niklaus")
-LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton",
-              "Torvalds", "Perlman", "Knuth", "Allen", "Backus", "Wilson", "Berners-Lee")
+FIRST_NAMES = (
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Ken",
+    "Margaret",
+    "Linus",
+    "Radia",
+    "Donald",
+    "Frances",
+    "John",
+    "Sophie",
+    "Tim",
+    "Hedy",
+    "Niklaus",
+)
+LAST_NAMES = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Torvalds",
+    "Perlman",
+    "Knuth",
+    "Allen",
+    "Backus",
+    "Wilson",
+    "Berners-Lee",
+)
 ROLES = ("viewer", "editor", "admin", "billing", "support", "auditor")
-PRODUCTS = ("USB-C cable", "Mechanical keyboard", "Wireless mouse", "27in monitor", "Laptop stand",
-            "Noise-cancelling headphones", "Webcam", "Desk lamp", "Docking station", "SSD 1TB")
+PRODUCTS = (
+    "USB-C cable",
+    "Mechanical keyboard",
+    "Wireless mouse",
+    "27in monitor",
+    "Laptop stand",
+    "Noise-cancelling headphones",
+    "Webcam",
+    "Desk lamp",
+    "Docking station",
+    "SSD 1TB",
+)
 TAGS = ("electronics", "office", "sale", "new", "bestseller", "eco", "gift", "refurbished")
 USER_IDS = range(1, 51)
 

@@ -31,10 +31,29 @@ from shadowdiff.samples.service import SampleService
 ORIGIN = "api.example.com"
 CONNECTIONS = 6
 DEFAULT_SEED = 20240501
-MIX = {"users": 60, "orders": 40, "products": 40, "search": 20, "config": 10, "export": 10,
-       "cart": 20, "items": 30, "health": 10}
-QUERIES = ("usb-c cable", "keyboard", "monitor 27", "headphones", "desk lamp", "ssd", "webcam",
-           "laptop stand", "dock", "mouse wireless")
+MIX = {
+    "users": 60,
+    "orders": 40,
+    "products": 40,
+    "search": 20,
+    "config": 10,
+    "export": 10,
+    "cart": 20,
+    "items": 30,
+    "health": 10,
+}
+QUERIES = (
+    "usb-c cable",
+    "keyboard",
+    "monitor 27",
+    "headphones",
+    "desk lamp",
+    "ssd",
+    "webcam",
+    "laptop stand",
+    "dock",
+    "mouse wireless",
+)
 
 IOS_AGENT = "ShopApp/5.12.1 (com.example.shop; build:4512; iOS 17.4.1) Alamofire/5.9.0"
 TOKEN_ALPHABET = "abcdefghijkmnopqrstuvwxyz0123456789"
@@ -51,33 +70,59 @@ class Client:
 
 
 def _ios(rng: random.Random, token: str) -> Headers:
-    return [("Host", ORIGIN), ("Accept", "application/json"),
-            ("Authorization", f"Bearer {token}"), ("X-Trace-Id", _trace(rng)),
-            ("Accept-Language", "en-GB;q=1.0, fr-GB;q=0.9"),
-            ("Accept-Encoding", "gzip, deflate, br"),
-            ("User-Agent", IOS_AGENT),
-            ("Connection", "keep-alive")]
+    return [
+        ("Host", ORIGIN),
+        ("Accept", "application/json"),
+        ("Authorization", f"Bearer {token}"),
+        ("X-Trace-Id", _trace(rng)),
+        ("Accept-Language", "en-GB;q=1.0, fr-GB;q=0.9"),
+        ("Accept-Encoding", "gzip, deflate, br"),
+        ("User-Agent", IOS_AGENT),
+        ("Connection", "keep-alive"),
+    ]
 
 
 def _android(rng: random.Random, token: str) -> Headers:
-    return [("Authorization", f"Bearer {token}"), ("x-trace-id", _trace(rng)),
-            ("Accept", "application/json"), ("Host", ORIGIN), ("Connection", "Keep-Alive"),
-            ("Accept-Encoding", "gzip"), ("User-Agent", "okhttp/4.12.0")]
+    return [
+        ("Authorization", f"Bearer {token}"),
+        ("x-trace-id", _trace(rng)),
+        ("Accept", "application/json"),
+        ("Host", ORIGIN),
+        ("Connection", "Keep-Alive"),
+        ("Accept-Encoding", "gzip"),
+        ("User-Agent", "okhttp/4.12.0"),
+    ]
 
 
 def _curl(rng: random.Random, token: str) -> Headers:
-    return [("Host", ORIGIN), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*"),
-            ("X-Trace-Id", _trace(rng))]
+    return [
+        ("Host", ORIGIN),
+        ("User-Agent", "curl/8.5.0"),
+        ("Accept", "*/*"),
+        ("X-Trace-Id", _trace(rng)),
+    ]
 
 
 def _script(rng: random.Random, token: str) -> Headers:
-    return [("Host", ORIGIN), ("User-Agent", "python-requests/2.31.0"),
-            ("Accept-Encoding", "gzip, deflate"), ("Accept", "*/*"), ("Connection", "keep-alive"),
-            ("Authorization", f"Bearer {token}"), ("X-Trace-Id", _trace(rng))]
+    return [
+        ("Host", ORIGIN),
+        ("User-Agent", "python-requests/2.31.0"),
+        ("Accept-Encoding", "gzip, deflate"),
+        ("Accept", "*/*"),
+        ("Connection", "keep-alive"),
+        ("Authorization", f"Bearer {token}"),
+        ("X-Trace-Id", _trace(rng)),
+    ]
 
 
-CLIENTS = (Client("ios", _ios), Client("android", _android), Client("curl", _curl),
-           Client("script", _script), Client("ios", _ios), Client("android", _android))
+CLIENTS = (
+    Client("ios", _ios),
+    Client("android", _android),
+    Client("curl", _curl),
+    Client("script", _script),
+    Client("ios", _ios),
+    Client("android", _android),
+)
 
 
 def _trace(rng: random.Random) -> str:
@@ -101,8 +146,14 @@ def _target(family: str, rng: random.Random) -> str:
 
 
 def _cart_body(rng: random.Random) -> bytes:
-    items = [{"sku": f"SKU-{rng.randint(10000, 99999)}", "qty": rng.randint(1, 3),
-              "price": round(rng.uniform(2, 250), 2)} for _ in range(rng.randint(1, 3))]
+    items = [
+        {
+            "sku": f"SKU-{rng.randint(10000, 99999)}",
+            "qty": rng.randint(1, 3),
+            "price": round(rng.uniform(2, 250), 2),
+        }
+        for _ in range(rng.randint(1, 3))
+    ]
     return json.dumps({"items": items}, separators=(",", ":")).encode()
 
 
@@ -112,8 +163,10 @@ def build_request(family: str, client: Client, rng: random.Random, token: str) -
     method, body = "GET", b""
     if family == "cart":
         method, body = "POST", _cart_body(rng)
-        headers += [("Content-Type", "application/json; charset=utf-8"),
-                    ("Content-Length", str(len(body)))]
+        headers += [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ]
     head = f"{method} {_target(family, rng)} HTTP/1.1\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
     return head.encode("latin-1") + body
@@ -177,8 +230,10 @@ def record(address: tuple[str, int], seed: int = DEFAULT_SEED) -> list[GorRecord
             sent = time.time_ns()
             response = connections[index].exchange(raw)
             done = time.time_ns()
-            records += [GorRecord(REQUEST, exchange_id, sent, 0, raw),
-                        GorRecord(RESPONSE, exchange_id, done, 0, response)]
+            records += [
+                GorRecord(REQUEST, exchange_id, sent, 0, raw),
+                GorRecord(RESPONSE, exchange_id, done, 0, response),
+            ]
     finally:
         for connection in connections:
             connection.close()

@@ -228,8 +228,10 @@ class SampleService:
             self._server = _Server((self.host, self.port), self.build)
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"sample-{self.build}-{self.port}", daemon=True,
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"sample-{self.build}-{self.port}",
+                daemon=True,
             )
             self._thread.start()
         return self

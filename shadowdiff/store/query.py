@@ -29,19 +29,27 @@ class RunInfo:
 def find_run(db: Database, name: str | None) -> RunInfo:
     """The named run, or the latest one."""
     if name:
-        rows = list(db["runs"].rows_where("name = ?", [name]))
+        rows = list(db.table("runs").rows_where("name = ?", [name]))
         if not rows:
-            raise InputError(f"--run {name}: no such run in {db.conn.execute('PRAGMA database_list').fetchone()[2]}")
+            raise InputError(f"--run {name}: no such run in this database")
     else:
-        rows = list(db["runs"].rows_where(order_by="id desc", limit=1))
+        rows = list(db.table("runs").rows_where(order_by="id desc", limit=1))
         if not rows:
             raise InputError("no runs in the database yet (run `shadowdiff replay` first)")
     row = rows[0]
-    problems = db["problems"].count_where("run_id = ?", [row["id"]])
+    problems = db.table("problems").count_where("run_id = ?", [row["id"]])
     return RunInfo(
-        row["id"], row["name"], row["status"], json.loads(row["source"] or "[]"), row["target"],
-        row["baseline"], json.loads(row["thresholds"] or "{}"), json.loads(row["traffic"] or "{}"),
-        row["started_at"], row["finished_at"], problems,
+        row["id"],
+        row["name"],
+        row["status"],
+        json.loads(row["source"] or "[]"),
+        row["target"],
+        row["baseline"],
+        json.loads(row["thresholds"] or "{}"),
+        json.loads(row["traffic"] or "{}"),
+        row["started_at"],
+        row["finished_at"],
+        problems,
     )
 
 
@@ -81,5 +89,6 @@ def assertion_failures(db: Database, run_id: int) -> dict[str, list[dict[str, An
     failures: dict[str, list[dict[str, Any]]] = {}
     for endpoint, assertion, rule, count in db.execute(sql, [run_id]).fetchall():
         failures.setdefault(endpoint, []).append(
-            {"assertion": assertion, "rule": rule, "count": count})
+            {"assertion": assertion, "rule": rule, "count": count}
+        )
     return failures

@@ -12,34 +12,94 @@ from shadowdiff.errors import InputError
 
 
 def _v1(db: Database) -> None:
-    db["runs"].create({
-        "id": int, "name": str, "command": str, "source": str, "target": str, "baseline": str,
-        "settings": str, "thresholds": str, "traffic": str, "status": str,
-        "started_at": str, "finished_at": str,
-    }, pk="id", not_null={"name"})
-    db["runs"].create_index(["name"], unique=True)
-    db["exchanges"].create({
-        "id": int, "run_id": int, "seq": int, "gor_id": str, "endpoint": str, "method": str,
-        "target": str, "recorded_at": int, "request": bytes, "baseline": bytes,
-        "candidate": bytes, "baseline_status": int, "candidate_status": int,
-        "baseline_latency_ms": float, "candidate_latency_ms": float, "verdict": str,
-        "error": str, "differences": int, "assertions_failed": int,
-    }, pk="id", foreign_keys=[("run_id", "runs", "id")])
-    db["exchanges"].create_index(["run_id", "endpoint", "verdict"])
-    db["differences"].create({
-        "id": int, "run_id": int, "exchange_id": int, "endpoint": str, "path": str,
-        "field": str, "kind": str, "baseline": str, "candidate": str,
-    }, pk="id", foreign_keys=[("exchange_id", "exchanges", "id")])
-    db["differences"].create_index(["run_id", "endpoint", "field", "kind"])
-    db["differences"].create_index(["exchange_id"])
-    db["assertion_results"].create({
-        "id": int, "run_id": int, "exchange_id": int, "endpoint": str, "assertion": str,
-        "rule": str, "passed": int, "message": str,
-    }, pk="id", foreign_keys=[("exchange_id", "exchanges", "id")])
-    db["assertion_results"].create_index(["run_id", "endpoint"])
-    db["problems"].create({
-        "id": int, "run_id": int, "source": str, "offset": int, "message": str,
-    }, pk="id", foreign_keys=[("run_id", "runs", "id")])
+    db.table("runs").create(
+        {
+            "id": int,
+            "name": str,
+            "command": str,
+            "source": str,
+            "target": str,
+            "baseline": str,
+            "settings": str,
+            "thresholds": str,
+            "traffic": str,
+            "status": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        not_null={"name"},
+    )
+    db.table("runs").create_index(["name"], unique=True)
+    db.table("exchanges").create(
+        {
+            "id": int,
+            "run_id": int,
+            "seq": int,
+            "gor_id": str,
+            "endpoint": str,
+            "method": str,
+            "target": str,
+            "recorded_at": int,
+            "request": bytes,
+            "baseline": bytes,
+            "candidate": bytes,
+            "baseline_status": int,
+            "candidate_status": int,
+            "baseline_latency_ms": float,
+            "candidate_latency_ms": float,
+            "verdict": str,
+            "error": str,
+            "differences": int,
+            "assertions_failed": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("exchanges").create_index(["run_id", "endpoint", "verdict"])
+    db.table("differences").create(
+        {
+            "id": int,
+            "run_id": int,
+            "exchange_id": int,
+            "endpoint": str,
+            "path": str,
+            "field": str,
+            "kind": str,
+            "baseline": str,
+            "candidate": str,
+        },
+        pk="id",
+        foreign_keys=[("exchange_id", "exchanges", "id")],
+    )
+    db.table("differences").create_index(["run_id", "endpoint", "field", "kind"])
+    db.table("differences").create_index(["exchange_id"])
+    db.table("assertion_results").create(
+        {
+            "id": int,
+            "run_id": int,
+            "exchange_id": int,
+            "endpoint": str,
+            "assertion": str,
+            "rule": str,
+            "passed": int,
+            "message": str,
+        },
+        pk="id",
+        foreign_keys=[("exchange_id", "exchanges", "id")],
+    )
+    db.table("assertion_results").create_index(["run_id", "endpoint"])
+    db.table("problems").create(
+        {
+            "id": int,
+            "run_id": int,
+            "source": str,
+            "offset": int,
+            "message": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
 
 
 MIGRATIONS: list[Callable[[Database], None]] = [_v1]

@@ -44,7 +44,7 @@ class RunWriter:
         self.db = db
         self.name = name
         row = {"name": name, "status": "running", "started_at": now(), **run}
-        self.run_id = int(db["runs"].insert(row).last_pk)
+        self.run_id = int(db.table("runs").insert(row).last_pk or 0)
         self._next_id = int(db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
         self._seq = 0
         self._exchanges: list[dict[str, Any]] = []
@@ -56,18 +56,31 @@ class RunWriter:
         self._seq += 1
         self._exchanges.append(self._exchange_row(self._next_id, result))
         for diff in result.comparison.differences:
-            self._differences.append({
-                "run_id": self.run_id, "exchange_id": self._next_id, "endpoint": result.endpoint,
-                "path": diff.path, "field": diff.field, "kind": diff.kind,
-                "baseline": _json(diff.baseline), "candidate": _json(diff.candidate),
-            })
+            self._differences.append(
+                {
+                    "run_id": self.run_id,
+                    "exchange_id": self._next_id,
+                    "endpoint": result.endpoint,
+                    "path": diff.path,
+                    "field": diff.field,
+                    "kind": diff.kind,
+                    "baseline": _json(diff.baseline),
+                    "candidate": _json(diff.candidate),
+                }
+            )
         for check in result.comparison.assertions:
             if not check.passed:
-                self._assertions.append({
-                    "run_id": self.run_id, "exchange_id": self._next_id,
-                    "endpoint": result.endpoint, "assertion": check.assertion.describe(),
-                    "rule": check.assertion.where, "passed": 0, "message": check.message,
-                })
+                self._assertions.append(
+                    {
+                        "run_id": self.run_id,
+                        "exchange_id": self._next_id,
+                        "endpoint": result.endpoint,
+                        "assertion": check.assertion.describe(),
+                        "rule": check.assertion.where,
+                        "passed": 0,
+                        "message": check.message,
+                    }
+                )
         if len(self._exchanges) >= BATCH:
             self.flush()
 
@@ -75,9 +88,14 @@ class RunWriter:
         exchange, comparison = result.exchange, result.comparison
         baseline = result.baseline or exchange.baseline
         return {
-            "id": row_id, "run_id": self.run_id, "seq": self._seq, "gor_id": exchange.id,
-            "endpoint": result.endpoint, "method": exchange.request.method,
-            "target": exchange.request.target, "recorded_at": exchange.timestamp,
+            "id": row_id,
+            "run_id": self.run_id,
+            "seq": self._seq,
+            "gor_id": exchange.id,
+            "endpoint": result.endpoint,
+            "method": exchange.request.method,
+            "target": exchange.request.target,
+            "recorded_at": exchange.timestamp,
             "request": exchange.request.to_bytes(),
             "baseline": baseline.to_bytes() if baseline else None,
             "candidate": result.candidate.to_bytes() if result.candidate else None,
@@ -85,26 +103,34 @@ class RunWriter:
             "candidate_status": result.candidate.status if result.candidate else None,
             "baseline_latency_ms": _baseline_ms(result),
             "candidate_latency_ms": result.candidate_latency,
-            "verdict": comparison.verdict, "error": comparison.error,
+            "verdict": comparison.verdict,
+            "error": comparison.error,
             "differences": len(comparison.differences),
             "assertions_failed": sum(not a.passed for a in comparison.assertions),
         }
 
     def add_problem(self, problem: GorProblem) -> None:
-        self.db["problems"].insert({"run_id": self.run_id, "source": problem.path,
-                                    "offset": problem.offset, "message": problem.message})
+        self.db.table("problems").insert(
+            {
+                "run_id": self.run_id,
+                "source": problem.path,
+                "offset": problem.offset,
+                "message": problem.message,
+            }
+        )
 
     def flush(self) -> None:
         with self.db.conn:
-            self.db["exchanges"].insert_all(self._exchanges, batch_size=BATCH)
-            self.db["differences"].insert_all(self._differences, batch_size=BATCH)
-            self.db["assertion_results"].insert_all(self._assertions, batch_size=BATCH)
+            self.db.table("exchanges").insert_all(self._exchanges, batch_size=BATCH)
+            self.db.table("differences").insert_all(self._differences, batch_size=BATCH)
+            self.db.table("assertion_results").insert_all(self._assertions, batch_size=BATCH)
         self._exchanges, self._differences, self._assertions = [], [], []
 
     def finish(self, status: str, traffic: dict[str, Any]) -> None:
         self.flush()
-        self.db["runs"].update(self.run_id, {"status": status, "finished_at": now(),
-                                             "traffic": _json(traffic)})
+        self.db.table("runs").update(
+            self.run_id, {"status": status, "finished_at": now(), "traffic": _json(traffic)}
+        )
 
 
 def _baseline_ms(result: ExchangeResult) -> float | None:

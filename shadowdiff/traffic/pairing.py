@@ -113,8 +113,12 @@ def _add_response(
 def _paired(entry: _Pending, record: GorRecord, response: Response) -> Exchange:
     latency = record.timestamp - entry.record.timestamp
     return Exchange(
-        entry.record.id, entry.request, response, entry.record.timestamp,
-        latency if latency >= 0 else None, entry.record.where,
+        entry.record.id,
+        entry.request,
+        response,
+        entry.record.timestamp,
+        latency if latency >= 0 else None,
+        entry.record.where,
     )
 
 

@@ -126,9 +126,7 @@ def test_regression_d_search_fails(baseline: httpx.Client, candidate: httpx.Clie
     assert (response.status_code, response.json()) == (500, {"error": "internal"})
 
 
-def test_regression_e_config_content_type(
-    baseline: httpx.Client, candidate: httpx.Client
-) -> None:
+def test_regression_e_config_content_type(baseline: httpx.Client, candidate: httpx.Client) -> None:
     base, cand = baseline.get("/api/config"), candidate.get("/api/config")
     assert base.content == cand.content and base.json()["version"] == "2.3"
     assert base.headers["Content-Type"] == "application/json"
@@ -146,9 +144,10 @@ def test_regression_f_export_resets_the_connection(
 
 
 def test_regression_f_is_a_tcp_reset() -> None:
-    with SampleService("candidate") as service, socket.create_connection(
-        ("127.0.0.1", service.port), timeout=5
-    ) as sock:
+    with (
+        SampleService("candidate") as service,
+        socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock,
+    ):
         sock.sendall(b"GET /api/export/1 HTTP/1.1\r\nHost: x\r\n\r\n")
         with pytest.raises(ConnectionResetError):
             sock.recv(1024)
@@ -217,8 +216,9 @@ def _check_traffic(path: Path) -> None:
     for request_record, response_record in exchanges:
         assert len(request_record.id) == 24 and int(request_record.id, 16) >= 0
         assert response_record.timestamp >= request_record.timestamp
-        request, response = Request.parse(request_record.payload), Response.parse(
-            response_record.payload
+        request, response = (
+            Request.parse(request_record.payload),
+            Response.parse(response_record.payload),
         )
         assert request.header("Host") == "api.example.com"
         assert response.status in (200, 201)
@@ -260,7 +260,13 @@ def test_bundled_rules_cover_every_endpoint_family() -> None:
     rules = load_rules(sample_rules_dir())
     matches = {rule.match for rule in rules.endpoints}
     assert matches == {
-        "GET /api/users/{id}", "GET /api/orders/{id}", "GET /api/products/{id}",
-        "GET /api/search", "GET /api/config", "GET /api/export/{id}", "POST /api/cart",
-        "GET /api/items", "GET /api/health",
+        "GET /api/users/{id}",
+        "GET /api/orders/{id}",
+        "GET /api/products/{id}",
+        "GET /api/search",
+        "GET /api/config",
+        "GET /api/export/{id}",
+        "POST /api/cart",
+        "GET /api/items",
+        "GET /api/health",
     }

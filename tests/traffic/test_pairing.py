@@ -59,8 +59,10 @@ def test_request_and_response_pair_by_id() -> None:
 
 def test_interleaved_exchanges_pair_by_id_not_by_order() -> None:
     records = [
-        req("a", 1, GET.to_bytes()), req("b", 2, POST.to_bytes()),
-        resp("b", 5, GONE.to_bytes()), resp("a", 9, OK.to_bytes()),
+        req("a", 1, GET.to_bytes()),
+        req("b", 2, POST.to_bytes()),
+        resp("b", 5, GONE.to_bytes()),
+        resp("a", 9, OK.to_bytes()),
     ]
     exchanges, stats, _ = pair(records)
     assert exchanges == [Exchange("b", POST, GONE, 2, 3), Exchange("a", GET, OK, 1, 8)]
@@ -83,8 +85,10 @@ def test_response_seen_before_a_later_request_belongs_to_another_one() -> None:
 
 def test_reused_ids_pair_each_request_with_the_next_response() -> None:
     records = [
-        req("a", 1), resp("a", 2, OK.to_bytes()),
-        req("a", 10), resp("a", 12, GONE.to_bytes()),
+        req("a", 1),
+        resp("a", 2, OK.to_bytes()),
+        req("a", 10),
+        resp("a", 12, GONE.to_bytes()),
     ]
     exchanges, stats, _ = pair(records)
     assert summary(exchanges) == [("a", 1, 200, 1), ("a", 10, 404, 2)]
