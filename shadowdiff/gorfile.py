@@ -162,3 +162,23 @@ def write_gor(path: Path, records: Iterable[GorRecord]) -> int:
         for record in records:
             writer.write(record)
         return writer.count
+
+
+def check_gor(path: Path) -> None:
+    """Refuse, with one clear line, a file that does not start like a .gor file."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with open_gor(path) as stream:
+            first = stream.readline(256)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: unreadable: {exc}") from None
+    if not first:
+        raise InputError(f"{path}: empty file, no .gor records")
+    try:
+        parse_record(first + b"\n")
+    except ValueError:
+        raise InputError(
+            f"{path}: not a .gor file (it should start with '<type> <id> <timestamp>', "
+            f"found {first[:40]!r})"
+        ) from None

@@ -46,7 +46,7 @@ def format_gate(result: GateResult) -> str:
     ]
     width = max((len(e.endpoint) for e in result.endpoints), default=10)
     for e in result.endpoints:
-        mark = "pass" if e.passed else "FAIL"
+        mark = "PASS" if e.passed else "FAIL"
         lines.append(
             f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
             f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  "

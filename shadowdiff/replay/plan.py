@@ -54,8 +54,7 @@ class PlannedRequest:
 
 
 def plan_request(request: Request, target: Target, keep_host: bool = False) -> PlannedRequest:
-    path = request.target if request.target.startswith("/") else urlsplit(request.target).path
-    raw_target = (target.prefix + path).encode("latin-1")
+    raw_target = (target.prefix + _origin_form(request.target)).encode("latin-1")
     headers = tuple(
         (name.encode("latin-1"), _header_value(name, value, target, keep_host).encode("latin-1"))
         for name, value in request.headers
@@ -64,6 +63,14 @@ def plan_request(request: Request, target: Target, keep_host: bool = False) -> P
     content = request.content if chunked else request.body
     url = f"{target.scheme}://{target.netloc}{target.prefix}/"
     return PlannedRequest(request.method, url, raw_target, headers, content, chunked)
+
+
+def _origin_form(target: str) -> str:
+    """`http://host/p?q` (absolute form, as sent to proxies) -> `/p?q`."""
+    if target.startswith("/") or target == "*":
+        return target
+    parts = urlsplit(target)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _header_value(name: str, value: str, target: Target, keep_host: bool) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.exchange import Exchange
-from shadowdiff.gorfile import GorProblem, merge_gor
+from shadowdiff.gorfile import GorProblem, check_gor, merge_gor
 from shadowdiff.replay.plan import Target
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings, replay_exchanges
@@ -61,8 +61,7 @@ def run_replay(
     show_progress: bool = True,
 ) -> SessionOutcome:
     for path in files:
-        if not path.is_file():
-            raise InputError(f"{path}: no such file")
+        check_gor(path)
     check_reachable(settings.target, "--target")
     if settings.baseline is not None:
         check_reachable(settings.baseline, "--baseline")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -105,10 +106,30 @@ def _v1(db: Database) -> None:
 MIGRATIONS: list[Callable[[Database], None]] = [_v1]
 
 
+@contextmanager
+def write_transaction(db: Database) -> Iterator[None]:
+    """One transaction holding the write lock from the start (BEGIN IMMEDIATE), so what it
+    reads (the schema version, the highest id) stays true until it commits."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+
+
+def _user_version(db: Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
 def migrate(db: Database) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.conn:
+    """Apply the missing migrations in one transaction: all of them or none."""
+    if _user_version(db) >= len(MIGRATIONS):
+        return
+    with write_transaction(db):
+        version = _user_version(db)  # another process may have migrated meanwhile
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             step(db)
             db.execute(f"PRAGMA user_version = {number}")
 
@@ -117,14 +138,22 @@ def open_store(path: Path, create: bool = True) -> Database:
     """Open (and migrate) the store; reading commands pass create=False."""
     if not create and not path.exists():
         raise InputError(f"--db {path}: no such database (run `shadowdiff replay` first)")
+    db: Database | None = None
     try:
         db = Database(path)
         db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        version = _user_version(db)
     except sqlite3.DatabaseError as exc:
+        if db is not None:
+            db.close()
         raise InputError(f"--db {path}: not a shadowdiff database ({exc})") from None
     if version > len(MIGRATIONS):
+        db.close()
         raise InputError(f"--db {path}: made by a newer shadowdiff (schema {version})")
-    migrate(db)
+    try:
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise InputError(f"--db {path}: cannot set up the shadowdiff schema ({exc})") from None
     return db

@@ -12,6 +12,7 @@ from sqlite_utils import Database
 from shadowdiff.compare.model import Comparison
 from shadowdiff.exchange import Exchange, Response
 from shadowdiff.gorfile import GorProblem
+from shadowdiff.store.schema import write_transaction
 
 BATCH = 500
 
@@ -38,28 +39,31 @@ def _json(value: Any) -> str:
 
 
 class RunWriter:
-    """Creates a run, then stores exchange results in batches of BATCH."""
+    """Creates a run, then stores exchange results in batches of BATCH.
+
+    Pending rows carry ids local to the batch (1, 2, ...); `flush` shifts them past the
+    highest stored id under the write lock, so writers sharing a database never collide.
+    """
 
     def __init__(self, db: Database, name: str, run: dict[str, Any]) -> None:
         self.db = db
         self.name = name
         row = {"name": name, "status": "running", "started_at": now(), **run}
         self.run_id = int(db.table("runs").insert(row).last_pk or 0)
-        self._next_id = int(db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
         self._seq = 0
         self._exchanges: list[dict[str, Any]] = []
         self._differences: list[dict[str, Any]] = []
         self._assertions: list[dict[str, Any]] = []
 
     def add(self, result: ExchangeResult) -> None:
-        self._next_id += 1
+        local_id = len(self._exchanges) + 1
         self._seq += 1
-        self._exchanges.append(self._exchange_row(self._next_id, result))
+        self._exchanges.append(self._exchange_row(local_id, result))
         for diff in result.comparison.differences:
             self._differences.append(
                 {
                     "run_id": self.run_id,
-                    "exchange_id": self._next_id,
+                    "exchange_id": local_id,
                     "endpoint": result.endpoint,
                     "path": diff.path,
                     "field": diff.field,
@@ -73,7 +77,7 @@ class RunWriter:
                 self._assertions.append(
                     {
                         "run_id": self.run_id,
-                        "exchange_id": self._next_id,
+                        "exchange_id": local_id,
                         "endpoint": result.endpoint,
                         "assertion": check.assertion.describe(),
                         "rule": check.assertion.where,
@@ -120,10 +124,19 @@ class RunWriter:
         )
 
     def flush(self) -> None:
-        with self.db.conn:
-            self.db.table("exchanges").insert_all(self._exchanges, batch_size=BATCH)
-            self.db.table("differences").insert_all(self._differences, batch_size=BATCH)
-            self.db.table("assertion_results").insert_all(self._assertions, batch_size=BATCH)
+        """Store the pending rows in one transaction: all of them or none."""
+        if not self._exchanges:
+            return
+        with write_transaction(self.db):
+            base = int(self.db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
+            rows = [{**row, "id": row["id"] + base} for row in self._exchanges]
+            self.db.table("exchanges").insert_all(rows, batch_size=BATCH)
+            for table, pending in (
+                ("differences", self._differences),
+                ("assertion_results", self._assertions),
+            ):
+                shifted = [{**row, "exchange_id": row["exchange_id"] + base} for row in pending]
+                self.db.table(table).insert_all(shifted, batch_size=BATCH)
         self._exchanges, self._differences, self._assertions = [], [], []
 
     def finish(self, status: str, traffic: dict[str, Any]) -> None:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine (run as root), then runs
+# the linters, the type checker and the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
+if ((${#apt_packages[@]})); then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+# A Python whose pip refuses system-wide installs (Debian's PEP 668) gets a virtualenv.
+if ! python3 -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>/tmp/shadowdiff-pip.log; then
+    if grep -q externally-managed /tmp/shadowdiff-pip.log; then
+        python3 -m venv .venv
+        # shellcheck disable=SC1091
+        . .venv/bin/activate
+        python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    else
+        cat /tmp/shadowdiff-pip.log >&2
+        exit 1
+    fi
+fi
+
+python3 -m ruff check shadowdiff tests
+python3 -m ruff format --check shadowdiff tests
+python3 -m mypy
+python3 -m pytest -q "$@"

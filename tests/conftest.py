@@ -1,0 +1,41 @@
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shadowdiff.samples.service import SampleService
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_GOR = REPO / "sample_traffic" / "sample.gor"
+RULES = REPO / "rules"
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a child process (no TTY: plain output)."""
+    env = {**os.environ, "PYTHONWARNINGS": "error::ResourceWarning"}
+    return subprocess.run(
+        [sys.executable, "-m", "shadowdiff", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="session")
+def baseline_service() -> Iterator[SampleService]:
+    with SampleService("baseline") as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def candidate_service() -> Iterator[SampleService]:
+    with SampleService("candidate") as service:
+        yield service

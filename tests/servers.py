@@ -1,0 +1,105 @@
+"""Real TCP servers on 127.0.0.1 (port 0) for replay tests: they record the exact bytes
+each request arrived as and answer with whatever the test scripts, including nothing,
+garbage, a reset, or a slow answer."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import h11
+
+Handler = Callable[[bytes, socket.socket], None]
+
+
+def read_request(conn: socket.socket) -> bytes | None:
+    """Read one whole request (h11 finds its end); None when the peer closed."""
+    parser = h11.Connection(h11.SERVER)
+    raw = b""
+    while True:
+        event = parser.next_event()
+        if event is h11.NEED_DATA:
+            data = conn.recv(65536)
+            if not data:
+                return None
+            raw += data
+            parser.receive_data(data)
+        elif isinstance(event, h11.EndOfMessage):
+            return raw
+
+
+def answer(
+    body: bytes = b'{"ok": true}', status: int = 200, content_type: str = "application/json"
+) -> Handler:
+    def handle(_raw: bytes, conn: socket.socket) -> None:
+        head = (
+            f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        conn.sendall(head + body)
+
+    return handle
+
+
+def reset(_raw: bytes, conn: socket.socket) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raise ConnectionAbortedError
+
+
+def garbage(_raw: bytes, conn: socket.socket) -> None:
+    conn.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+    raise ConnectionAbortedError
+
+
+def silent(_raw: bytes, _conn: socket.socket) -> None:
+    time.sleep(2)
+    raise ConnectionAbortedError
+
+
+class RawServer:
+    """Threaded keep-alive server; `received` holds each request's raw bytes."""
+
+    def __init__(self, handler: Handler, delay: float = 0.0) -> None:
+        self.handler, self.delay = handler, delay
+        self.received: list[bytes] = []
+        self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stopping = False
+        self.connections = 0
+
+    def __enter__(self) -> RawServer:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._stopping:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while (raw := read_request(conn)) is not None:
+                    self.received.append(raw)
+                    time.sleep(self.delay)
+                    self.handler(raw, conn)
+            except (OSError, h11.ProtocolError):
+                pass
