@@ -2,7 +2,8 @@
 
 Order: ignore (delete matched paths at any depth), array_keys (arrays -> mappings keyed by a
 field, so elements align by identity), unordered (sort arrays canonically), tolerance (a
-candidate number within tolerance of the baseline's takes the baseline's value).
+candidate number within tolerance of the baseline's takes the baseline's value). A `[*]` in a
+path also walks the mappings array_keys made, so `$.items[*].price` still applies after it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from jsonpath_ng import JSONPath
 from jsonpath_ng import parse as parse_jsonpath
+from jsonpath_ng.jsonpath import Child, DatumInContext, Descendants, Fields, Slice
 
 from shadowdiff.rules.model import EndpointRule
 
@@ -21,7 +23,29 @@ KEYED = "\x00"  # prefix of mapping keys made from array_keys; diff paths show [
 
 @lru_cache(maxsize=4096)
 def compiled(path: str) -> JSONPath:
-    return parse_jsonpath(path)
+    return _through_keyed(parse_jsonpath(path))
+
+
+class _EachElement(Slice):  # type: ignore[misc]  # jsonpath-ng has no type hints
+    """`[*]`: every element of an array, or of an array that `key_arrays` made a mapping."""
+
+    def find(self, datum: Any) -> Any:
+        datum = DatumInContext.wrap(datum)
+        if not _is_keyed(datum.value):
+            return super().find(datum)
+        return [DatumInContext(v, path=Fields(k), context=datum) for k, v in datum.value.items()]
+
+
+def _through_keyed(path: JSONPath) -> JSONPath:
+    if isinstance(path, Child | Descendants):
+        return type(path)(_through_keyed(path.left), _through_keyed(path.right))
+    if isinstance(path, Slice) and path.start is None and path.end is None and path.step is None:
+        return _EachElement()
+    return path
+
+
+def _is_keyed(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(str(k)[:1] == KEYED for k in value)
 
 
 def canonical(value: Any) -> str:

@@ -47,8 +47,8 @@ def _parsed(candidate: Response) -> Any:
         content = candidate.content
     except DecodeError as exc:
         raise CandidateUnreadable(f"candidate body: {exc}") from None
-    if not candidate.is_json:
-        return NO_JSON
+    if not candidate.is_json or not content.strip():
+        return NO_JSON  # an empty body (204, HEAD) has nothing to parse, whatever its type says
     try:
         return json.loads(content)
     except ValueError as exc:

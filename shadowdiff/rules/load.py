@@ -113,17 +113,19 @@ def load_rules(directory: Path) -> RuleSet:
     problems: list[str] = []
     endpoints: list[EndpointRule] = []
     defaults = EndpointRule(match="* /**")
-    seen: dict[str, str] = {}
+    seen: dict[str, EndpointRule] = {}
     for path in files:
         reader = _Reader(path)
         file_endpoints, file_defaults = _read_file(reader)
         problems += reader.problems
         for rule in file_endpoints:
-            if rule.match in seen:
+            # `{id}` and `{user_id}`, `/a` and `/a/` match the same requests: the later never wins
+            same = f"{rule.method} {rule.pattern.pattern}"
+            if (first := seen.setdefault(same, rule)) is not rule:
                 problems.append(
-                    f"{rule.where}: duplicate match {rule.match!r} (first at {seen[rule.match]})"
+                    f"{rule.where}: duplicate match {rule.match!r}"
+                    f" (same as {first.match!r} at {first.where})"
                 )
-            seen.setdefault(rule.match, rule.where)
             endpoints.append(rule)
         if file_defaults is not None:
             defaults = file_defaults.merged_into(defaults)
@@ -324,6 +326,8 @@ def _check_problem(check: str, expected: Any) -> str | None:
     ):
         return f"{check} must be a whole number >= 0"
     if check == "matches":
+        if not isinstance(expected, str):
+            return f"matches must be a regex string, not {expected!r}"
         try:
             re.compile(str(expected))
         except re.error as exc:
@@ -332,9 +336,13 @@ def _check_problem(check: str, expected: Any) -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    """ruamel's round-trip containers -> plain dicts and lists."""
+    """ruamel's round-trip values (CommentedMap, ScalarFloat, LiteralScalarString...) -> plain
+    JSON values, so that `equals` compares types as the JSON body has them."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
     return value

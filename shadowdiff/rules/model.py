@@ -64,24 +64,29 @@ class EndpointRule:
 
 
 def compile_template(path: str) -> re.Pattern[str]:
-    """`/api/users/{id}` -> a regex: `{x}` is one segment, `**` the rest (possibly empty)."""
+    """`/api/users/{id}` -> a regex: `{x}` is one segment, `**` the rest (possibly empty).
+
+    A trailing slash is optional on both sides: `/api/users/` and `/api/users` are one path.
+    """
     parts = []
     for segment in path.strip("/").split("/"):
         if segment == "**":
             parts.append("(?:/.*)?")
         elif segment.startswith("{") and segment.endswith("}"):
             parts.append("/[^/]+")
-        else:
-            parts.append("/" + re.escape(segment) if segment else "/?")
-    return re.compile("".join(parts) or "/")
+        elif segment:
+            parts.append("/" + re.escape(segment))
+    pattern = "".join(parts)
+    return re.compile(pattern if pattern.endswith("(?:/.*)?") else pattern + "/?")
 
 
 def specificity(match: str) -> tuple[int, ...]:
-    """Sort key: at the first segment where two templates differ, a literal beats `{x}`
-    and `{x}` beats `**`; longer templates come before their prefixes."""
+    """Sort key: at the first segment where two templates differ, a literal beats `{x}`,
+    `{x}` beats the end of a template and the end beats `**` (which may match nothing):
+    `/a/b` and `/a/{x}` come before `/a`, and `/a` before `/a/**`."""
     method, _, path = match.partition(" ")
-    ranks = [2 if s == "**" else 1 if s.startswith("{") else 0 for s in path.strip("/").split("/")]
-    return (*ranks, 3, 1 if method == "*" else 0)
+    ranks = [3 if s == "**" else 1 if s.startswith("{") else 0 for s in path.strip("/").split("/")]
+    return (*ranks, 2, 1 if method == "*" else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,11 @@ class RuleSet:
     defaults: EndpointRule = EndpointRule(match="* /**")
 
     def resolve(self, method: str, path: str) -> EndpointRule:
-        """The rule for a request; unmatched requests get the defaults under `METHOD /path`."""
+        """The rule for a request; unmatched requests get the defaults under `METHOD /path`.
+
+        A query string is never part of the match (nor of the endpoint name).
+        """
+        path = path.partition("?")[0] or "/"
         for rule in self.endpoints:
             if rule.matches(method, path):
                 return rule

@@ -65,7 +65,7 @@ def verdict_counts(db: Database, run_id: int) -> dict[str, dict[str, int]]:
 def field_counts(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
     """endpoint -> [{path, kind, count}] where count is the exchanges showing that field."""
     sql = """SELECT endpoint, field, kind, count(DISTINCT exchange_id) AS n FROM differences
-             WHERE run_id = ? GROUP BY 1, 2, 3 ORDER BY n DESC, field"""
+             WHERE run_id = ? GROUP BY 1, 2, 3 ORDER BY n DESC, field, kind"""
     fields: dict[str, list[dict[str, Any]]] = {}
     for endpoint, field, kind, count in db.execute(sql, [run_id]).fetchall():
         fields.setdefault(endpoint, []).append({"path": field, "kind": kind, "count": count})
@@ -75,7 +75,7 @@ def field_counts(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
 def error_reasons(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
     """endpoint -> [{reason, count}] for exchanges with the error verdict."""
     sql = """SELECT endpoint, error, count(*) AS n FROM exchanges
-             WHERE run_id = ? AND verdict = 'error' GROUP BY 1, 2 ORDER BY n DESC"""
+             WHERE run_id = ? AND verdict = 'error' GROUP BY 1, 2 ORDER BY n DESC, error"""
     reasons: dict[str, list[dict[str, Any]]] = {}
     for endpoint, error, count in db.execute(sql, [run_id]).fetchall():
         reasons.setdefault(endpoint, []).append({"reason": error, "count": count})
@@ -85,7 +85,7 @@ def error_reasons(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
 def assertion_failures(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
     """endpoint -> [{assertion, rule, count}]."""
     sql = """SELECT endpoint, assertion, rule, count(*) AS n FROM assertion_results
-             WHERE run_id = ? AND passed = 0 GROUP BY 1, 2, 3 ORDER BY n DESC"""
+             WHERE run_id = ? AND passed = 0 GROUP BY 1, 2, 3 ORDER BY n DESC, assertion, rule"""
     failures: dict[str, list[dict[str, Any]]] = {}
     for endpoint, assertion, rule, count in db.execute(sql, [run_id]).fetchall():
         failures.setdefault(endpoint, []).append(
