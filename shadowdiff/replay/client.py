@@ -69,7 +69,7 @@ def to_response(response: httpx.Response, body: bytes) -> Response:
 
 
 def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
-    detail = str(exc) or str(exc.__cause__ or exc.__context__ or "") or type(exc).__name__
+    detail = _first_message(exc)
     if isinstance(exc, httpx.TimeoutException):
         return f"timeout: no answer within {timeout:g}s ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
@@ -79,3 +79,15 @@ def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return f"connection reset: {detail}"
     return f"{type(exc).__name__}: {detail}"
+
+
+def _first_message(exc: BaseException) -> str:
+    """The first non-empty message down the exception chain (httpx wraps httpcore wraps OSError)."""
+    current: BaseException | None = exc
+    for _ in range(5):
+        if current is None:
+            break
+        if text := str(current):
+            return text
+        current = current.__cause__ or current.__context__
+    return type(exc).__name__
