@@ -138,6 +138,8 @@ def open_store(path: Path, create: bool = True) -> Database:
     """Open (and migrate) the store; reading commands pass create=False."""
     if not create and not path.exists():
         raise InputError(f"--db {path}: no such database (run `shadowdiff replay` first)")
+    if not path.parent.is_dir():
+        raise InputError(f"--db {path}: directory {path.parent} does not exist")
     db: Database | None = None
     try:
         db = Database(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,9 +15,9 @@ from shadowdiff.testing import make_request
 FAST = settings(max_examples=80, deadline=None)
 
 
-def make_rule(match: str, **options: object) -> EndpointRule:
+def make_rule(match: str, **options: Any) -> EndpointRule:
     """An endpoint rule as the loader builds it (with its compiled template)."""
-    return EndpointRule(match, pattern=compile_template(match.partition(" ")[2]), **options)  # type: ignore[arg-type]
+    return EndpointRule(match, pattern=compile_template(match.partition(" ")[2]), **options)
 
 
 def make_ruleset(*matches: str, defaults: EndpointRule | None = None) -> RuleSet:

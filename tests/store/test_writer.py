@@ -285,7 +285,7 @@ def assert_differences_point_at_their_exchanges(db: Database) -> None:
 
 def test_the_same_run_name_twice_is_rejected(db: Database) -> None:
     RunWriter(db, "nightly", {}).finish("finished", {})
-    with pytest.raises(sqlite3.IntegrityError, match="runs.name"):
+    with pytest.raises(sqlite3.IntegrityError, match=r"runs\.name"):
         RunWriter(db, "nightly", {})
     assert db.table("runs").count == 1
 
