@@ -57,7 +57,11 @@ def diff_json(baseline: Any, candidate: Any) -> list[Difference]:
 
 
 def _deepdiff_changes(baseline: Any, candidate: Any) -> Iterator[tuple[Path, str, Any, Any]]:
-    tree = DeepDiff(baseline, candidate, view="tree", threshold_to_diff_deeper=0)
+    # zip: deepdiff's difflib pass for arrays of scalars matches elements by ==, which takes
+    # 1, 1.0 and true for one another; pairing by index is what it does for arrays of objects
+    tree = DeepDiff(
+        baseline, candidate, view="tree", threshold_to_diff_deeper=0, zip_ordered_iterables=True
+    )
     for report, levels in tree.items():
         kind = _KINDS.get(report)
         if kind is None:

@@ -16,7 +16,7 @@ from shadowdiff.compare.model import Difference, fold_path
 from shadowdiff.compare.normalize import KEYED, normalize_pair
 from shadowdiff.rules.model import EndpointRule
 
-FAST = settings(max_examples=150, deadline=None)
+FAST = settings(max_examples=80, deadline=None)
 
 json_scalars = (
     st.none()
@@ -27,13 +27,28 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=20,
+)
+
+
+# few distinct scalars, so that two draws often hold == values of different JSON types
+twin_values = st.recursive(
+    st.sampled_from([0, 1, 0.0, 1.0, True, False, None, "1"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("ab"), inner),
+    max_leaves=8,
 )
 
 
 def strict(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def by_path(differences: list[Difference]) -> list[Difference]:
+    """Differences in a stable order (diff_json promises none)."""
+    return sorted(differences, key=lambda d: (d.path, d.kind))
 
 
 # --- properties --------------------------------------------------------------------------------
@@ -52,6 +67,14 @@ def test_different_values_have_at_least_one_difference(baseline: Any, candidate:
     assert (differences == []) == (strict(baseline) == strict(candidate))
     assert all(d.path.startswith("$") for d in differences)
     assert len({(d.path, d.kind) for d in differences}) == len(differences)
+
+
+@FAST
+@given(twin_values, twin_values)
+def test_equal_values_of_different_types_are_differences(baseline: Any, candidate: Any) -> None:
+    """1 == 1.0 == true in Python, not in JSON: none of them may hide another."""
+    differences = diff_json(baseline, candidate)
+    assert (differences == []) == (strict(baseline) == strict(candidate))
 
 
 @FAST
@@ -92,8 +115,34 @@ def test_a_changed_leaf_is_found_at_its_path(value: Any) -> None:
         ({"a": 1}, {"a": 1, "b": [2]}, [Difference("$.b", "added", None, [2])]),
         ([{"a": 1}], [{"a": 1, "new": 0}], [Difference("$[0].new", "added", None, 0)]),
         ({"items": [1, 2, 3]}, {"items": [1, 2]}, [Difference("$.items", "length_changed", 3, 2)]),
-        ({"items": [1, 2]}, {"items": [1, 2, 3, 4]}, [Difference("$.items", "length_changed", 2, 4)]),  # fmt: skip
-        ([1, 2, 3], [1, 3], [Difference("$", "length_changed", 3, 2)]),
+        (
+            {"items": [1, 2]},
+            {"items": [1, 2, 3, 4]},
+            [Difference("$.items", "length_changed", 2, 4)],
+        ),
+        (
+            [1, 2, 3],
+            [1, 3],
+            [Difference("$[1]", "value_changed", 2, 3), Difference("$", "length_changed", 3, 2)],
+        ),
+        ([1, 2, 3], [1, 2], [Difference("$", "length_changed", 3, 2)]),
+        (
+            [1, 0],
+            [True, False],
+            [
+                Difference("$[0]", "type_changed", 1, True),
+                Difference("$[1]", "type_changed", 0, False),
+            ],
+        ),
+        ([[1]], [[1.0]], [Difference("$[0][0]", "type_changed", 1, 1.0)]),
+        (
+            [1, 2, 3],
+            [True, 2, 4],
+            [
+                Difference("$[0]", "type_changed", 1, True),
+                Difference("$[2]", "value_changed", 3, 4),
+            ],
+        ),
         ([], [{"a": 1}], [Difference("$", "length_changed", 0, 1)]),
         (
             {"items": [1, 2, 3]},
@@ -103,7 +152,11 @@ def test_a_changed_leaf_is_found_at_its_path(value: Any) -> None:
                 Difference("$.items", "length_changed", 3, 4),
             ],
         ),
-        ({"r": [1, 2, 3]}, {"r": [3, 1, 2]}, [Difference("$.r", "order_changed", [1, 2, 3], [3, 1, 2])]),  # fmt: skip
+        (
+            {"r": [1, 2, 3]},
+            {"r": [3, 1, 2]},
+            [Difference("$.r", "order_changed", [1, 2, 3], [3, 1, 2])],
+        ),
         (
             {"r": [{"id": 1}, {"id": 2}]},
             {"r": [{"id": 2}, {"id": 1}]},
@@ -132,7 +185,7 @@ def test_a_changed_leaf_is_found_at_its_path(value: Any) -> None:
 def test_each_kind_with_its_path_and_values(
     baseline: Any, candidate: Any, expected: list[Difference]
 ) -> None:
-    assert diff_json(baseline, candidate) == expected
+    assert by_path(diff_json(baseline, candidate)) == by_path(expected)
 
 
 def test_a_reordered_array_is_one_difference_however_long() -> None:
@@ -146,7 +199,7 @@ def test_a_reordered_array_is_one_difference_however_long() -> None:
 def test_several_differences_at_once() -> None:
     baseline = {"id": 1, "name": "a", "gone": True, "tags": ["x", "y"], "n": 1}
     candidate = {"id": 1, "name": "b", "new": None, "tags": ["y", "x"], "n": "1"}
-    assert sorted(diff_json(baseline, candidate), key=lambda d: d.path) == [
+    assert by_path(diff_json(baseline, candidate)) == [
         Difference("$.gone", "missing", True, None),
         Difference("$.n", "type_changed", 1, "1"),
         Difference("$.name", "value_changed", "a", "b"),
@@ -166,9 +219,9 @@ def diff_by_rule(baseline: Any, candidate: Any, **options: Any) -> list[Differen
 def test_unordered_arrays_have_no_order_change() -> None:
     baseline, candidate = {"roles": ["a", "b", "c"]}, {"roles": ["c", "a", "b"]}
     assert diff_by_rule(baseline, candidate, unordered=("$.roles",)) == []
-    changed = {"roles": ["c", "a", "d"]}
+    changed = {"roles": ["d", "a", "b"]}
     assert diff_by_rule(baseline, changed, unordered=("$.roles",)) == [
-        Difference("$.roles[2]", "value_changed", "c", "d")  # index in sorted order
+        Difference("$.roles[2]", "value_changed", "c", "d")  # the index in sorted order
     ]
 
 
@@ -187,9 +240,9 @@ def test_array_keys_align_elements_so_a_removal_does_not_cascade() -> None:
 
 def test_array_keys_report_changes_inside_elements_by_key() -> None:
     baseline = {"items": copy.deepcopy(ITEMS)}
-    candidate = {"items": copy.deepcopy(ITEMS[::-1]) + [{"id": 99, "name": "new", "qty": 0}]}
+    candidate = {"items": [*copy.deepcopy(ITEMS[::-1]), {"id": 99, "name": "new", "qty": 0}]}
     candidate["items"][0]["qty"] = 70  # the element with id 7, now first
-    assert diff_by_rule(baseline, candidate, array_keys=(("$.items", "id"),)) == [
+    assert by_path(diff_by_rule(baseline, candidate, array_keys=(("$.items", "id"),))) == [
         Difference("$.items[id=7].qty", "value_changed", 7, 70),
         Difference("$.items[id=99]", "added", None, {"id": 99, "name": "new", "qty": 0}),
     ]
@@ -203,23 +256,63 @@ def test_array_keys_with_string_keys() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "ignore", ["$.items[*].updated_at", "$..updated_at", "$.orders[*].items[*].updated_at"]
-)
-def test_an_ignored_path_never_shows_up_at_any_array_depth(ignore: str) -> None:
-    def order(stamp: int) -> dict[str, Any]:
-        items = [{"id": n, "updated_at": stamp + n} for n in range(3)]
-        return {"items": copy.deepcopy(items), "orders": [{"items": items}, {"items": []}]}
+def stamped_orders(stamp: int) -> dict[str, Any]:
+    """Orders whose line items carry `updated_at` at two array depths, plus one at the top."""
 
-    baseline, candidate = order(100), order(200)
-    if ignore == "$..updated_at":
-        baseline["updated_at"], candidate["updated_at"] = 1, 2
-    differences = diff_by_rule(baseline, candidate, ignore=(ignore,))
-    assert all("updated_at" not in d.path for d in differences)
-    if ignore == "$.items[*].updated_at":
-        assert {d.path for d in differences} == {f"$.orders[0].items[{n}].updated_at" for n in range(3)}  # fmt: skip
-    elif ignore == "$..updated_at":
-        assert differences == []
+    def lines(order: int) -> list[dict[str, Any]]:
+        return [{"sku": f"{order}-{n}", "updated_at": stamp + n} for n in range(3)]
+
+    return {
+        "updated_at": stamp,
+        "items": lines(0),
+        "orders": [{"id": n, "items": lines(n), "updated_at": stamp} for n in range(1, 4)],
+    }
+
+
+@pytest.mark.parametrize(
+    ("ignore", "left"),
+    [
+        (
+            (
+                "$.updated_at",
+                "$.items[*].updated_at",
+                "$.orders[*].updated_at",
+                "$.orders[*].items[*].updated_at",
+            ),
+            set(),
+        ),
+        (("$..updated_at",), set()),
+        (
+            ("$.items[*].updated_at",),
+            {"$.updated_at"}
+            | {f"$.orders[{o}].updated_at" for o in range(3)}
+            | {f"$.orders[{o}].items[{n}].updated_at" for o in range(3) for n in range(3)},
+        ),
+        (
+            ("$.updated_at", "$.orders[*].updated_at", "$.orders[*].items[*].updated_at"),
+            {f"$.items[{n}].updated_at" for n in range(3)},
+        ),
+    ],
+)
+def test_an_ignored_path_never_shows_up_at_any_array_depth(
+    ignore: tuple[str, ...], left: set[str]
+) -> None:
+    """Ignoring happens before diffing: what is ignored never shows up, and only that."""
+    differences = diff_by_rule(stamped_orders(100), stamped_orders(200), ignore=ignore)
+    assert {d.path for d in differences} == left
+    assert {d.kind for d in differences} <= {"value_changed"}
+
+
+def test_an_ignored_path_with_array_keys_and_reordering() -> None:
+    baseline = stamped_orders(100)
+    candidate = stamped_orders(200)
+    candidate["orders"].reverse()
+    del candidate["orders"][0]["items"][1]  # order 3 loses a line
+    rule = {"ignore": ("$..updated_at",), "array_keys": (("$.orders", "id"),)}
+    assert by_path(diff_by_rule(baseline, candidate, **rule)) == [
+        Difference("$.orders[id=3].items", "length_changed", 3, 2),
+        Difference("$.orders[id=3].items[1].sku", "value_changed", "3-1", "3-2"),
+    ]
 
 
 def test_tolerance_within_and_beyond() -> None:

@@ -44,7 +44,11 @@ def normalized(baseline: Any, candidate: Any, **options: Any) -> tuple[Any, Any]
             {"orders": [{"items": [{"updated_at": 1, "n": 1}]}, {"items": [{"updated_at": 2}]}]},
             {"orders": [{"items": [{"n": 1}]}, {"items": [{}]}]},
         ),
-        ("$.grid[*][*].t", {"grid": [[{"t": 1, "v": 1}], [{"t": 2}, {"t": 3}]]}, {"grid": [[{"v": 1}], [{}, {}]]}),  # fmt: skip
+        (
+            "$.grid[*][*].t",
+            {"grid": [[{"t": 1, "v": 1}], [{"t": 2}, {"t": 3}]]},
+            {"grid": [[{"v": 1}], [{}, {}]]},
+        ),
         ("$[*].t", [{"t": 1, "v": 1}, {"t": 2}], [{"v": 1}, {}]),
         ("$.items[0].t", {"items": [{"t": 1}, {"t": 2}]}, {"items": [{}, {"t": 2}]}),
         (
@@ -189,7 +193,9 @@ def test_tolerance_through_wildcards_pairs_elements_by_index() -> None:
 def test_tolerance_inside_keyed_arrays_pairs_elements_by_key() -> None:
     """After array_keys, `[*]` still reaches the elements, and a removed element does not
     shift which baseline price a candidate price is compared with."""
-    baseline = {"items": [{"id": 1, "price": 1.0}, {"id": 2, "price": 2.0}, {"id": 3, "price": 3.0}]}  # fmt: skip
+    baseline = {
+        "items": [{"id": 1, "price": 1.0}, {"id": 2, "price": 2.0}, {"id": 3, "price": 3.0}]
+    }
     candidate = {"items": [{"id": 1, "price": 1.0004}, {"id": 3, "price": 3.0004}]}
     left, right = normalized(
         baseline,

@@ -187,7 +187,11 @@ def test_a_single_string_is_a_one_item_list(tmp_path: Path) -> None:
 
 
 def test_one_assertion_may_hold_several_checks(tmp_path: Path) -> None:
-    write(tmp_path, "r.yaml", "endpoints:\n  - {match: GET /a, assert: [{path: $.t, type: string, min_length: 2}]}\n")  # fmt: skip
+    write(
+        tmp_path,
+        "r.yaml",
+        "endpoints:\n  - {match: GET /a, assert: [{path: $.t, type: string, min_length: 2}]}\n",
+    )
     checks = load_rules(tmp_path).endpoints[0].assertions
     assert checks == (
         Assertion("type", "string", "$.t", checks[0].where),
@@ -653,15 +657,21 @@ def test_a_duplicate_is_a_template_matching_the_same_requests(tmp_path: Path, ag
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("endpoints:\n  - match: GET /a\n    ignore: [$.a\n  - match: GET /b\n", 4,
-         "invalid YAML: expected ',' or ']', but got ':'"),
+        (
+            "endpoints:\n  - match: GET /a\n    ignore: [$.a\n  - match: GET /b\n",
+            4,
+            "invalid YAML: expected ',' or ']', but got ':'",
+        ),
         ("endpoints:\n  - match: GET /a\n   ignore: [$.a]\n", 3, "invalid YAML: "),
         ("endpoints:\n  - match: GET /a\n\tignore: []\n", 3, "invalid YAML: "),
-        ("endpoints:\n  - match: GET /a\n    ignore: [$.a]\n    ignore: [$.b]\n", 4,
-         'invalid YAML: found duplicate key "ignore"'),
+        (
+            "endpoints:\n  - match: GET /a\n    ignore: [$.a]\n    ignore: [$.b]\n",
+            4,
+            'invalid YAML: found duplicate key "ignore"',
+        ),
         ("endpoints:\n  - match: 'GET /a\n", 3, "invalid YAML: "),
     ],
-)  # fmt: skip
+)
 def test_yaml_syntax_errors_name_the_line_the_parser_stopped_at(
     tmp_path: Path, text: str, line: int, message: str
 ) -> None:
@@ -672,9 +682,7 @@ def test_yaml_syntax_errors_name_the_line_the_parser_stopped_at(
 @pytest.mark.parametrize("text", ["- GET /a\n", "just text\n", "42\n"])
 def test_a_file_must_be_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, "r.yaml", text)
-    assert only_problem(tmp_path) == (
-        f"{path}:1: a rules file must be a mapping with 'endpoints'"
-    )
+    assert only_problem(tmp_path) == (f"{path}:1: a rules file must be a mapping with 'endpoints'")
 
 
 def test_an_unreadable_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
