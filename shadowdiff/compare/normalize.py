@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from jsonpath_ng import JSONPath
-from jsonpath_ng import parse as parse_jsonpath
+from jsonpath_ng.parser import parse as parse_jsonpath
 from jsonpath_ng.jsonpath import Child, DatumInContext, Descendants, Fields, Slice
 
 from shadowdiff.rules.model import EndpointRule
@@ -26,7 +26,7 @@ def compiled(path: str) -> JSONPath:
     return _through_keyed(parse_jsonpath(path))
 
 
-class _EachElement(Slice):  # type: ignore[misc]  # jsonpath-ng has no type hints
+class _EachElement(Slice):
     """`[*]`: every element of an array, or of an array that `key_arrays` made a mapping."""
 
     def find(self, datum: Any) -> Any:
