@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from jsonpath_ng import JSONPath
-from jsonpath_ng.parser import parse as parse_jsonpath
 from jsonpath_ng.jsonpath import Child, DatumInContext, Descendants, Fields, Slice
+from jsonpath_ng.parser import parse as parse_jsonpath
 
 from shadowdiff.rules.model import EndpointRule
 
