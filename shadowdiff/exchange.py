@@ -34,64 +34,17 @@ def _is_json(headers: HeaderPairs, content: bytes) -> bool:
     return content.lstrip()[:1] in (b"{", b"[")
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A request as the client sent it. `head` is the raw start line and headers."""
+class _Message:
+    """What requests and responses share: raw head + wire body, decoded on access."""
 
-    method: str
-    target: str
-    version: str = "1.1"
-    headers: HeaderPairs = ()
-    body: bytes = b""
-    head: bytes = b""
+    __slots__ = ()
+    headers: HeaderPairs
+    body: bytes
+    head: bytes
 
-    def __post_init__(self) -> None:
+    def _fill_head(self, start_line: str) -> None:
         if not self.head:
-            start = f"{self.method} {self.target} HTTP/{self.version}"
-            object.__setattr__(self, "head", http1.build_head(start, self.headers))
-
-    @classmethod
-    def parse(cls, raw: bytes) -> Request:
-        method, target, version, headers, head, body = http1.parse_request_head(raw)
-        return cls(method, target, version, headers, body, head)
-
-    def to_bytes(self) -> bytes:
-        return self.head + self.body
-
-    @property
-    def path(self) -> str:
-        if self.target.startswith("/"):  # origin-form: in "//a/b", "a" is no host
-            return self.target.partition("?")[0].partition("#")[0]
-        return urlsplit(self.target).path or "/"
-
-    def header(self, name: str) -> str | None:
-        return get_header(self.headers, name)
-
-    @property
-    def content(self) -> bytes:
-        return _content(self.headers, self.body)
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A response: recorded from origin (baseline) or received on replay (candidate)."""
-
-    status: int
-    reason: str = ""
-    version: str = "1.1"
-    headers: HeaderPairs = ()
-    body: bytes = b""
-    head: bytes = b""
-
-    def __post_init__(self) -> None:
-        if not self.head:
-            start = f"HTTP/{self.version} {self.status} {self.reason}".rstrip()
-            object.__setattr__(self, "head", http1.build_head(start, self.headers))
-
-    @classmethod
-    def parse(cls, raw: bytes) -> Response:
-        version, status, reason, headers, head, body = http1.parse_response_head(raw)
-        return cls(status, reason, version, headers, body, head)
+            object.__setattr__(self, "head", http1.build_head(start_line, self.headers))
 
     def to_bytes(self) -> bytes:
         return self.head + self.body
@@ -103,6 +56,52 @@ class Response:
     def content(self) -> bytes:
         """The body with transfer and content encodings undone (raises http1.DecodeError)."""
         return _content(self.headers, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Request(_Message):
+    """A request as the client sent it. `head` is the raw start line and headers."""
+
+    method: str
+    target: str
+    version: str = "1.1"
+    headers: HeaderPairs = ()
+    body: bytes = b""
+    head: bytes = b""
+
+    def __post_init__(self) -> None:
+        self._fill_head(f"{self.method} {self.target} HTTP/{self.version}")
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Request:
+        method, target, version, headers, head, body = http1.parse_request_head(raw)
+        return cls(method, target, version, headers, body, head)
+
+    @property
+    def path(self) -> str:
+        if self.target.startswith("/"):  # origin-form: in "//a/b", "a" is no host
+            return self.target.partition("?")[0].partition("#")[0]
+        return urlsplit(self.target).path or "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Response(_Message):
+    """A response: recorded from origin (baseline) or received on replay (candidate)."""
+
+    status: int
+    reason: str = ""
+    version: str = "1.1"
+    headers: HeaderPairs = ()
+    body: bytes = b""
+    head: bytes = b""
+
+    def __post_init__(self) -> None:
+        self._fill_head(f"HTTP/{self.version} {self.status} {self.reason}".rstrip())
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Response:
+        version, status, reason, headers, head, body = http1.parse_response_head(raw)
+        return cls(status, reason, version, headers, body, head)
 
     @property
     def is_json(self) -> bool:

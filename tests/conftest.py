@@ -5,8 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from shadowdiff.samples.service import SampleService
+from shadowdiff.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_GOR = REPO / "sample_traffic" / "sample.gor"
@@ -39,3 +41,11 @@ def baseline_service() -> Iterator[SampleService]:
 def candidate_service() -> Iterator[SampleService]:
     with SampleService("candidate") as service:
         yield service
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A fresh store in a real SQLite file."""
+    store = open_store(tmp_path / "shadowdiff.db")
+    yield store
+    store.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
@@ -23,19 +21,12 @@ from shadowdiff.errors import InputError
 from shadowdiff.gate import GatePolicy, GateResult
 from shadowdiff.gorfile import GorProblem
 from shadowdiff.rules.model import Assertion
-from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.store import ExchangeResult, RunWriter
 from shadowdiff.summary import TOP_FIELDS, format_gate, summarize_run
 from shadowdiff.testing import make_exchange
 
 ITEMS, USERS, ORDERS = "GET /api/items", "GET /api/users/{id}", "POST /api/orders"
 EMAIL = Assertion("exists", True, "$.email", where="rules/users.yaml:7")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    db = open_store(tmp_path / "shadowdiff.db")
-    yield db
-    db.close()
 
 
 def result(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
@@ -22,7 +20,7 @@ from shadowdiff.compare.model import (
 from shadowdiff.errors import InputError
 from shadowdiff.gorfile import GorProblem
 from shadowdiff.rules.model import Assertion
-from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.store import ExchangeResult, RunWriter
 from shadowdiff.store.query import (
     assertion_failures,
     error_reasons,
@@ -33,13 +31,6 @@ from shadowdiff.store.query import (
 from shadowdiff.testing import make_exchange
 
 ITEMS, USERS = "GET /api/items", "GET /api/users/{id}"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    db = open_store(tmp_path / "shadowdiff.db")
-    yield db
-    db.close()
 
 
 def result(
