@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -19,6 +20,8 @@ from shadowdiff.gate import GatePolicy
 from shadowdiff.replay.plan import parse_target
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import run_replay
+from shadowdiff.report.files import write_ci_outputs, write_report, write_trend
+from shadowdiff.report.trend import parse_window
 from shadowdiff.rules import RuleSet, load_rules
 from shadowdiff.store import open_store
 from shadowdiff.summary import format_gate, summarize_run
@@ -114,41 +117,116 @@ def replay(
         raise SystemExit(INTERRUPTED)
 
 
+def gate_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that decide a gate, shared by `gate` and `report`."""
+    for option in reversed(
+        [
+            click.option(
+                "--max-diff-rate",
+                type=click.FloatRange(0, 1),
+                default=None,
+                help="Threshold for endpoints whose rules set none.",
+            ),
+            click.option(
+                "--allow-errors", is_flag=True, help="Errors alone do not fail an endpoint."
+            ),
+            click.option(
+                "--rules",
+                "rules_dir",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Take thresholds from these rules instead of those stored with the run.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def gate_policy(
+    max_diff_rate: float | None, allow_errors: bool, rules_dir: Path | None
+) -> GatePolicy:
+    thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
+    return GatePolicy(thresholds, max_diff_rate, allow_errors)
+
+
 @cli.command()
-@click.option(
-    "--max-diff-rate",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Threshold for endpoints whose rules set none.",
-)
-@click.option("--allow-errors", is_flag=True, help="Errors alone do not fail an endpoint.")
+@gate_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
-    "--rules",
-    "rules_dir",
+    "--junit",
     type=click.Path(path_type=Path),
     default=None,
-    help="Take thresholds from these rules instead of those stored with the run.",
+    help="Also write JUnit XML (one testcase per endpoint) to this file.",
+)
+@click.option(
+    "--markdown",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write a Markdown summary (for a pull-request comment) to this file.",
 )
 @db_option
 @run_option
 def gate(
     max_diff_rate: float | None,
     allow_errors: bool,
-    as_json: bool,
     rules_dir: Path | None,
+    as_json: bool,
+    junit: Path | None,
+    markdown: Path | None,
     db: Path,
     run_name: str | None,
 ) -> None:
     """Exit 0 when the run passes, 1 when it fails."""
-    thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
-    policy = GatePolicy(thresholds, max_diff_rate, allow_errors)
-    result = summarize_run(open_store(db, create=False), run_name, policy)
+    store = open_store(db, create=False)
+    result = summarize_run(store, run_name, gate_policy(max_diff_rate, allow_errors, rules_dir))
+    write_ci_outputs(store, result, junit, markdown)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         click.echo(format_gate(result))
     raise SystemExit(0 if result.passed else 1)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="HTML file to write [default: reports/RUN.html, reports/trend.html].",
+)
+@click.option("--trend", is_flag=True, help="Diff rates and difference signatures across runs.")
+@click.option(
+    "--last",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="With --trend: how many runs.",
+)
+@click.option("--since", default=None, help="With --trend: the runs started within, e.g. 24h, 7d.")
+@gate_options
+@db_option
+@run_option
+def report(
+    output: Path | None,
+    trend: bool,
+    last: int,
+    since: str | None,
+    max_diff_rate: float | None,
+    allow_errors: bool,
+    rules_dir: Path | None,
+    db: Path,
+    run_name: str | None,
+) -> None:
+    """Write a single-file HTML report of a run (or, with --trend, of the last runs)."""
+    store = open_store(db, create=False)
+    if trend:
+        path = write_trend(store, last, parse_window(since) if since else None, output)
+    else:
+        policy = gate_policy(max_diff_rate, allow_errors, rules_dir)
+        path = write_report(store, run_name, policy, output)
+    click.echo(f"report written to {path}")
 
 
 @cli.group()

@@ -17,6 +17,7 @@ from shadowdiff.gate import GatePolicy
 from shadowdiff.replay.plan import parse_target
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import SessionOutcome, run_replay
+from shadowdiff.report.files import write_report
 from shadowdiff.rules import RuleSet, load_rules
 from shadowdiff.samples import sample_rules_dir, sample_traffic_dir
 from shadowdiff.samples.service import SampleService
@@ -40,8 +41,11 @@ def run_demo(db: Path) -> None:
         )
         found = _replay(traffic, candidate.url, rules, db, f"demo-candidate-{stamp}")
         click.echo(f"\n2. against the candidate build ({candidate.url}): {_counts(found)}\n")
-    result = summarize_run(open_store(db, create=False), found.run, GatePolicy())
+    store = open_store(db, create=False)
+    result = summarize_run(store, found.run, GatePolicy())
     click.echo(format_gate(result))
+    report = write_report(store, found.run, GatePolicy(), None)
+    click.echo(f"\nHTML report: {report.resolve()}")
     click.echo(
         f"\nThe gate found the candidate's deliberate regressions (exit code "
         f"{0 if result.passed else 1} in CI). Explore the store ({db}):\n"

@@ -1,0 +1,1 @@
+"""Reports people read: the single-file HTML report, trends, and CI outputs."""

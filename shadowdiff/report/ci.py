@@ -1,0 +1,113 @@
+"""CI outputs of a gate: JUnit XML (one testcase per endpoint) and a Markdown summary that
+fits a pull-request comment. Pure: a GateResult and one example line per endpoint in, text out.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from shadowdiff.gate import EndpointGate, GateResult
+
+TOP_FIELDS = 5
+
+
+def failure_text(endpoint: EndpointGate, example: str | None) -> str:
+    lines = [
+        f"{endpoint.exchanges} exchanges: differs {endpoint.differs}, failed "
+        f"{endpoint.failed}, errors {endpoint.errors}; diff rate {endpoint.diff_rate:.2%} "
+        f"(max {endpoint.max_diff_rate:.2%})"
+    ]
+    lines += [
+        f"  {f['kind']} {f['path']} in {f['count']} exchange(s)"
+        for f in endpoint.fields[:TOP_FIELDS]
+    ]
+    lines += [
+        f"  error: {r['reason']} in {r['count']} exchange(s)" for r in endpoint.error_reasons[:3]
+    ]
+    lines += [
+        f"  assertion {a['assertion']} ({a['rule']}) failed in {a['count']} exchange(s)"
+        for a in endpoint.assertion_failures[:3]
+    ]
+    if example:
+        lines.append(f"example: {example}")
+    return "\n".join(lines)
+
+
+def junit_xml(result: GateResult, examples: dict[str, str]) -> bytes:
+    """One <testsuite> for the run, one <testcase> per endpoint; failing endpoints fail."""
+    failures = sum(not e.passed for e in result.endpoints)
+    suite = ET.Element(
+        "testsuite",
+        name=f"shadowdiff {result.run}",
+        tests=str(len(result.endpoints)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+    )
+    props = ET.SubElement(suite, "properties")
+    for name in ("exchanges", "same", "differs", "failed", "errors", "skipped", "status"):
+        ET.SubElement(props, "property", name=name, value=str(getattr(result, name)))
+    for endpoint in result.endpoints:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"shadowdiff.{result.run}", name=endpoint.endpoint
+        )
+        if not endpoint.passed:
+            failure = ET.SubElement(
+                case, "failure", message="; ".join(endpoint.reasons), type="shadowdiff.gate"
+            )
+            failure.text = failure_text(endpoint, examples.get(endpoint.endpoint))
+    if result.status != "finished" or not result.exchanges:
+        case = ET.SubElement(suite, "testcase", classname=f"shadowdiff.{result.run}", name="run")
+        ET.SubElement(
+            case,
+            "failure",
+            message="; ".join(
+                r for r in result.reasons if ": " not in r or r.startswith("the run")
+            ),
+        )
+        suite.set("tests", str(len(result.endpoints) + 1))
+        suite.set("failures", str(failures + 1))
+    root = ET.Element("testsuites", name="shadowdiff")
+    root.append(suite)
+    ET.indent(root)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def _md(text: str) -> str:
+    """Text safe inside a Markdown table cell (pipes, newlines, HTML)."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", " ")
+    )
+
+
+def markdown_summary(result: GateResult, examples: dict[str, str]) -> str:
+    verdict = "✅ passed" if result.passed else "❌ failed"
+    lines = [
+        f"### shadowdiff gate {verdict} — run `{result.run}`",
+        "",
+        f"{result.exchanges} exchanges: same {result.same}, differs {result.differs}, failed "
+        f"{result.failed}, errors {result.errors}, skipped {result.skipped}",
+        "",
+        "| endpoint | gate | exchanges | diff rate | errors | top fields |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for e in result.endpoints:
+        top = "<br>".join(f"`{_md(f['path'])}` {f['kind']} ({f['count']})" for f in e.fields[:3])
+        top = top or "<br>".join(
+            f"error: {_md(r['reason'])} ({r['count']})" for r in e.error_reasons[:2]
+        )
+        mark = "pass" if e.passed else "**FAIL**"
+        lines.append(
+            f"| `{_md(e.endpoint)}` | {mark} | {e.exchanges} | {e.diff_rate:.2%} | "
+            f"{e.errors} | {top} |"
+        )
+    failing = [e for e in result.endpoints if not e.passed and examples.get(e.endpoint)]
+    if failing:
+        lines += ["", "<details><summary>Examples</summary>", ""]
+        lines += [f"- `{_md(e.endpoint)}`: {_md(examples[e.endpoint])}" for e in failing]
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
