@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +54,10 @@ run_option = click.option(
 def read_rules(directory: Path) -> RuleSet:
     """The rules in `directory`; the default directory may be absent (no rules then)."""
     if directory == DEFAULT_RULES and not directory.exists():
-        log.info("no rules/ directory here: comparing with the built-in defaults only")
+        log.warning(
+            "no rules/ directory here: comparing with the built-in defaults only (every "
+            "field counts; only volatile headers are ignored); pass --rules DIR"
+        )
         return RuleSet()
     return load_rules(directory)
 
@@ -109,6 +113,13 @@ def replay(
         f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
         f"({counts or 'none'}) stored in {db}"
     )
+    if outcome.traffic.requests_without_response and baseline is None:
+        click.echo(
+            f"note: {outcome.traffic.requests_without_response} request(s) had no recorded "
+            "response: compared by assertions only (record responses, e.g. GoReplay's "
+            "--input-raw-track-response, or pass --baseline URL)",
+            err=True,
+        )
     if outcome.problems:
         click.echo(
             f"{outcome.problems} unreadable record(s) skipped (see the warnings above)", err=True
@@ -238,7 +249,7 @@ def rules() -> None:
 @click.argument("directory", type=click.Path(path_type=Path), default=DEFAULT_RULES)
 def rules_check(directory: Path) -> None:
     """Validate rule files; every problem is printed as file:line: message."""
-    ruleset = load_rules(directory)
+    ruleset = load_rules(directory, flag="")
     click.echo(f"{directory}: {len(ruleset.endpoints)} endpoint rule(s), no problems")
 
 
@@ -268,6 +279,11 @@ def main(argv: list[str] | None = None) -> None:
     except ShadowdiffError as exc:
         click.echo(f"shadowdiff: error: {exc}", err=True)
         code = exc.exit_code
+    except sqlite3.Error as exc:
+        click.echo(
+            f"shadowdiff: error: the store: {exc} (is another process holding it?)", err=True
+        )
+        code = 3
     except (KeyboardInterrupt, click.Abort):
         click.echo("shadowdiff: interrupted", err=True)
         code = INTERRUPTED

@@ -28,9 +28,11 @@ def _content(headers: HeaderPairs, body: bytes) -> bytes:
 
 
 def _is_json(headers: HeaderPairs, content: bytes) -> bool:
-    ctype = (get_header(headers, "Content-Type") or "").lower()
+    """JSON by media type (`application/json`, `text/json`, `*/*+json`), or, without a
+    Content-Type, by a leading `{` or `[`. NDJSON and JSON-seq are not one JSON document."""
+    ctype = (get_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
     if ctype:
-        return "json" in ctype.split(";")[0]
+        return ctype in ("application/json", "text/json") or ctype.endswith("+json")
     return content.lstrip()[:1] in (b"{", b"[")
 
 

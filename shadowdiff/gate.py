@@ -56,6 +56,7 @@ class GateResult:
     unreadable: int
     reasons: list[str]
     endpoints: list[EndpointGate]
+    uncompared: int = 0  # no baseline (none recorded, no --baseline): assertions only
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +101,7 @@ def evaluate_endpoint(
 
 
 def evaluate_gate(
-    run: str, status: str, unreadable: int, endpoints: list[EndpointGate]
+    run: str, status: str, unreadable: int, endpoints: list[EndpointGate], uncompared: int = 0
 ) -> GateResult:
     ordered = sorted(endpoints, key=lambda e: (e.passed, -e.diff_rate * e.exchanges, e.endpoint))
     total = {
@@ -125,4 +126,5 @@ def evaluate_gate(
         unreadable,
         reasons,
         ordered,
+        uncompared,
     )

@@ -164,21 +164,37 @@ def write_gor(path: Path, records: Iterable[GorRecord]) -> int:
         return writer.count
 
 
+SNIFF = 4 << 20
+
+
 def check_gor(path: Path) -> None:
-    """Refuse, with one clear line, a file that does not start like a .gor file."""
+    """Refuse, with one clear line, a file that is not a .gor recording: one whose first
+    record, or the first record after a separator within 4 MiB, has no valid meta line.
+    (A corrupt first record of a real recording is reported and skipped like any other.)"""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a .gor file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
         with open_gor(path) as stream:
-            first = stream.readline(256)
+            head = stream.read(SNIFF)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: unreadable: {exc}") from None
-    if not first:
+    if not head:
         raise InputError(f"{path}: empty file, no .gor records")
-    try:
-        parse_record(first + b"\n")
-    except ValueError:
+    first_end = head.find(SEPARATOR)
+    starts = [0] if first_end < 0 else [0, first_end + len(SEPARATOR)]
+    if not any(_is_meta_line(head[start:].partition(b"\n")[0]) for start in starts):
+        found = head.partition(b"\n")[0][:40]
         raise InputError(
             f"{path}: not a .gor file (it should start with '<type> <id> <timestamp>', "
-            f"found {first[:40]!r})"
-        ) from None
+            f"found {found!r})"
+        )
+
+
+def _is_meta_line(line: bytes) -> bool:
+    try:
+        parse_record(line + b"\n")
+    except ValueError:
+        return False
+    return True

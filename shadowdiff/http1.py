@@ -112,6 +112,19 @@ def dechunk(body: bytes) -> bytes:
     return b"".join(parts)
 
 
+def is_complete_chunked(body: bytes) -> bool:
+    """Whether a chunked body is well formed and ends with its last chunk."""
+    conn = _client_awaiting_response()
+    conn.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    try:
+        while (event := conn.next_event()) is not h11.NEED_DATA:
+            if isinstance(event, h11.EndOfMessage):
+                return True
+    except h11.RemoteProtocolError:
+        return False
+    return False
+
+
 def encode_chunked(data: bytes) -> bytes:
     """Frame bytes as a single chunk plus the last chunk."""
     if not data:

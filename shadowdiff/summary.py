@@ -10,6 +10,7 @@ from shadowdiff.store.query import (
     error_reasons,
     field_counts,
     find_run,
+    uncompared_count,
     verdict_counts,
 )
 
@@ -33,7 +34,8 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
         )
         for endpoint, verdicts in verdict_counts(db, run.id).items()
     ]
-    return evaluate_gate(run.name, run.status, run.problems, endpoints)
+    uncompared = uncompared_count(db, run.id)
+    return evaluate_gate(run.name, run.status, run.problems, endpoints, uncompared)
 
 
 def format_gate(result: GateResult) -> str:
@@ -44,6 +46,11 @@ def format_gate(result: GateResult) -> str:
         f"errors {result.errors}, skipped {result.skipped}"
         + (f", unreadable records {result.unreadable}" if result.unreadable else ""),
     ]
+    if result.uncompared:
+        lines.append(
+            f"  note: {result.uncompared} exchange(s) had no baseline response (none "
+            "recorded, no --baseline): checked by their assertions only"
+        )
     width = max((len(e.endpoint) for e in result.endpoints), default=10)
     for e in result.endpoints:
         mark = "PASS" if e.passed else "FAIL"

@@ -1,5 +1,6 @@
 """Bad input never shows a traceback: one clear line and DESIGN.md's exit code."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,77 @@ def test_unknown_run_name(tmp_path: Path, baseline_service: SampleService) -> No
 def test_python_dash_m_and_version() -> None:
     done = run_cli("--version")
     assert done.returncode == 0 and "shadowdiff" in done.stdout
+
+
+def test_a_directory_is_not_a_recording(tmp_path: Path) -> None:
+    done = run_cli("replay", str(tmp_path), "--target", "http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert "is a directory" in one_error_line(done.stderr)
+
+
+def test_a_corrupt_first_record_is_skipped_not_fatal(
+    tmp_path: Path, baseline_service: SampleService
+) -> None:
+    sep = "\n🐵🙈🙉\n".encode()
+    records = SAMPLE_GOR.read_bytes().split(sep)[:-1][:20]
+    records[0] = b"garbage\n" + records[0].partition(b"\n")[2]
+    gor = tmp_path / "first-bad.gor"
+    gor.write_bytes(sep.join(records) + sep)
+    done = run_cli(
+        "replay",
+        str(gor),
+        "--target",
+        baseline_service.url,
+        "--db",
+        str(tmp_path / "s.db"),
+        "--rules",
+        str(RULES),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "first-bad.gor: byte 0:" in done.stderr
+    assert "9 exchanges" in done.stdout
+
+
+def test_gate_max_diff_rate_applies_where_rules_set_no_rate(
+    tmp_path: Path, candidate_service: SampleService
+) -> None:
+    db = str(tmp_path / "s.db")
+    assert (
+        run_cli(
+            "replay",
+            str(SAMPLE_GOR),
+            "--target",
+            candidate_service.url,
+            "--db",
+            db,
+            "--rules",
+            str(RULES),
+            "--quiet",
+        ).returncode
+        == 0
+    )
+    assert run_cli("gate", "--db", db).returncode == 1
+    done = run_cli("gate", "--db", db, "--max-diff-rate", "1", "--allow-errors", "--json")
+    endpoints = {e["endpoint"]: e for e in json.loads(done.stdout)["endpoints"]}
+    # rules/users.yaml sets its own max_diff_rate (0.0): that wins over the flag
+    assert endpoints["GET /api/users/{id}"]["max_diff_rate"] == 0.0
+    assert not endpoints["GET /api/users/{id}"]["passed"]
+    assert endpoints["GET /api/orders/{id}"]["max_diff_rate"] == 1.0
+    assert all(e["passed"] for name, e in endpoints.items() if name != "GET /api/users/{id}")
+
+
+def test_requests_without_recorded_responses_are_flagged(
+    tmp_path: Path, candidate_service: SampleService
+) -> None:
+    sep = "\n🐵🙈🙉\n".encode()
+    requests = [r for r in SAMPLE_GOR.read_bytes().split(sep)[:-1] if r.startswith(b"1 ")]
+    gor = tmp_path / "requests-only.gor"
+    gor.write_bytes(sep.join(requests[:30]) + sep)
+    db = str(tmp_path / "s.db")
+    done = run_cli(
+        "replay", str(gor), "--target", candidate_service.url, "--db", db, "--rules", str(RULES)
+    )
+    assert "30 request(s) had no recorded response" in done.stderr
+    gate = run_cli("gate", "--db", db, "--json")
+    assert json.loads(gate.stdout)["uncompared"] > 0
+    assert "had no baseline response" in run_cli("gate", "--db", db).stdout

@@ -269,3 +269,20 @@ def test_make_exchange() -> None:
     assert make_exchange(baseline=baseline, id="x", baseline_latency=3) == Exchange(
         "x", make_request(), baseline, 0, 3
     )
+
+
+@pytest.mark.parametrize(
+    ("ctype", "is_json"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("application/problem+json", True),
+        ("application/vnd.api+json", True),
+        ("text/json", True),
+        ("application/x-ndjson", False),
+        ("application/json-seq", False),
+        ("text/plain", False),
+    ],
+)
+def test_json_is_decided_by_media_type(ctype: str, is_json: bool) -> None:
+    assert make_response(body=b'{"a": 1}', content_type=ctype).is_json is is_json

@@ -4,7 +4,6 @@ error reason out (failures of one exchange are data, not exceptions)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -13,6 +12,7 @@ import httpx
 from shadowdiff.exchange import Response
 from shadowdiff.http1 import encode_chunked, header_pairs
 from shadowdiff.replay.plan import PlannedRequest
+from shadowdiff.replay.transport import RawTransport
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,35 +25,42 @@ class Answer:
 
 
 def make_client(concurrency: int, timeout: float) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    """An httpx client whose transport writes planned requests byte for byte; at most
+    `concurrency` connections per target host."""
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
-        limits=limits, timeout=timeout, follow_redirects=False, cookies=no_cookies, trust_env=False
+        transport=RawTransport(concurrency),
+        timeout=timeout,
+        follow_redirects=False,
+        cookies=no_cookies,
+        trust_env=False,
     )
 
 
 async def send(client: httpx.AsyncClient, planned: PlannedRequest, timeout: float) -> Answer:
+    if planned.problem is not None:
+        return Answer(None, f"recorded request not sent: {planned.problem}", 0.0)
     request = httpx.Request(
         planned.method,
         planned.url,
-        headers=list(planned.headers),
-        content=_once(planned.content) if planned.chunked else planned.content,
-        extensions={"target": planned.target, "timeout": httpx.Timeout(timeout).as_dict()},
+        extensions={
+            "shadowdiff.raw": planned.raw,
+            "shadowdiff.closes": planned.closes,
+            "timeout": httpx.Timeout(timeout).as_dict(),
+        },
     )
     start = time.perf_counter()
     try:
         response = await client.send(request, stream=True)
-        try:
+        try:  # the raw bytes: httpx's .content would undo the Content-Encoding
             body = b"".join([chunk async for chunk in response.aiter_raw()])
         finally:
             await response.aclose()
     except httpx.HTTPError as exc:
         return Answer(None, describe_error(exc, timeout), _ms(start))
-    return Answer(to_response(response, body), None, _ms(start))
-
-
-async def _once(content: bytes) -> AsyncIterator[bytes]:
-    yield content
+    elapsed = response.extensions.get("shadowdiff.elapsed_ms")
+    latency = round(elapsed, 3) if isinstance(elapsed, float) else _ms(start)
+    return Answer(to_response(response, body), None, latency)
 
 
 def _ms(start: float) -> float:
@@ -71,7 +78,7 @@ def to_response(response: httpx.Response, body: bytes) -> Response:
 def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
     detail = _first_message(exc)
     if isinstance(exc, httpx.TimeoutException):
-        return f"timeout: no answer within {timeout:g}s ({type(exc).__name__})"
+        return f"timeout: {detail}"
     if isinstance(exc, httpx.ConnectError):
         return f"connection failed: {detail}"
     if isinstance(exc, httpx.RemoteProtocolError):

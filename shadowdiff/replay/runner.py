@@ -44,15 +44,19 @@ async def replay_exchanges(
     queue: asyncio.Queue[Exchange | None] = asyncio.Queue(maxsize=settings.concurrency * 2)
     async with make_client(settings.concurrency, settings.timeout) as client:
         workers = [
-            asyncio.create_task(_work(queue, client, settings, rules, sink))
+            asyncio.create_task(_work(queue, client, settings, rules, sink, stop))
             for _ in range(settings.concurrency)
         ]
         try:
             await _produce(exchanges, queue, stop)
-        finally:
             for _ in workers:
                 await queue.put(_DONE)
             await asyncio.gather(*workers)
+        except BaseException:  # cancelled (a second Ctrl-C) or failed: stop every worker
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
 
 
 async def _produce(
@@ -70,8 +74,11 @@ async def _work(
     settings: ReplaySettings,
     rules: RuleSet,
     sink: Sink,
+    stop: asyncio.Event,
 ) -> None:
     while (exchange := await queue.get()) is not None:
+        if stop.is_set():  # queued but not sent: dropped, not stored
+            continue
         try:
             result = await replay_one(exchange, client, settings, rules)
         except Exception as exc:  # a bug on one exchange must not stop the run: store it

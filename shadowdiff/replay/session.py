@@ -7,11 +7,13 @@ handles Ctrl-C (the first stops feeding new exchanges; finished ones are all sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import signal
 import socket
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -85,7 +87,12 @@ def run_replay(
             writer.add(result)
             progress.record(result.comparison.verdict)
 
-        status = _run_until_done(exchanges, settings, rules, sink)
+        try:
+            status = _run_until_done(exchanges, settings, rules, sink)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                writer.finish("failed", asdict(stats))
+            raise
         writer.finish(status, asdict(stats))
     return SessionOutcome(name, status, dict(progress.counts), stats, problems)
 
@@ -96,13 +103,22 @@ def _run_until_done(
     rules: RuleSet,
     sink: Callable[[ExchangeResult], None],
 ) -> str:
-    """Run the replay; the first Ctrl-C or SIGTERM stops it gracefully."""
+    """Run the replay. The first Ctrl-C or SIGTERM stops sending and lets the requests in
+    flight finish; a second one abandons them."""
 
     async def main() -> str:
-        stop = asyncio.Event()
-        handled = _handle_signals(stop.set)
+        stop, task = asyncio.Event(), asyncio.current_task()
+
+        def on_signal() -> None:
+            if stop.is_set() and task is not None:
+                task.cancel()
+            stop.set()
+
+        handled = _handle_signals(on_signal)
         try:
             await replay_exchanges(exchanges, settings, rules, sink, stop)
+        except asyncio.CancelledError:
+            return "interrupted"
         finally:
             for sig in handled:
                 asyncio.get_running_loop().remove_signal_handler(sig)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,10 @@ MAX_LINES = 200
 CONTEXT = 3
 HEAD_LINES = 12
 MAX_TEXT = 8192
+MAX_LINE = 500  # characters of one displayed line (a long JSON string is one line)
 _KEYED = re.compile(r"\[([A-Za-z_][\w-]*)=([^\]]*)\]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,30 +47,41 @@ def json_lines(value: Any, keys: frozenset[str] = frozenset()) -> list[tuple[fro
     """Pretty-printed JSON (2-space indent), each line with the JSONPath(s) it shows.
 
     An element of an array of objects also answers to `[key=value]` for each field named in
-    `keys`, so the paths of arrays aligned by `array_keys` find their lines.
+    `keys`, so the paths of arrays aligned by `array_keys` find their lines. Raises
+    RecursionError for JSON nested deeper than the interpreter's recursion limit.
     """
-    return list(_walk(value, ("$",), "", 0, True, keys))
+    found: list[tuple[frozenset[str], str]] = []
+    _walk(value, ("$",), "", 0, True, keys, found)
+    return found
 
 
 def _walk(
-    value: Any, paths: tuple[str, ...], prefix: str, depth: int, last: bool, keys: frozenset[str]
-) -> Iterator[tuple[frozenset[str], str]]:
-    pad, comma = "  " * depth, "" if last else ","
+    value: Any,
+    paths: tuple[str, ...],
+    prefix: str,
+    depth: int,
+    last: bool,
+    keys: frozenset[str],
+    found: list[tuple[frozenset[str], str]],
+) -> None:
+    # Appends to one list (no generator chain): a 200 KB body is thousands of lines.
+    pad, comma, here = "  " * depth, "" if last else ",", frozenset(paths)
     if isinstance(value, dict) and value:
-        yield frozenset(paths), f"{pad}{prefix}{{"
+        found.append((here, f"{pad}{prefix}{{"))
+        end = len(value) - 1
         for i, (key, item) in enumerate(value.items()):
-            child = tuple(p + _key_step(str(key)) for p in paths)
-            name = f"{json.dumps(key, ensure_ascii=False)}: "
-            yield from _walk(item, child, name, depth + 1, i == len(value) - 1, keys)
-        yield frozenset(paths), f"{pad}}}{comma}"
+            step, name = _key_step(str(key)), f"{_encode(key)}: "
+            _walk(item, tuple(p + step for p in paths), name, depth + 1, i == end, keys, found)
+        found.append((here, f"{pad}}}{comma}"))
     elif isinstance(value, list) and value:
-        yield frozenset(paths), f"{pad}{prefix}["
+        found.append((here, f"{pad}{prefix}["))
+        end = len(value) - 1
         for i, item in enumerate(value):
             child = tuple(p + step for p in paths for step in _index_steps(i, item, keys))
-            yield from _walk(item, child, "", depth + 1, i == len(value) - 1, keys)
-        yield frozenset(paths), f"{pad}]{comma}"
+            _walk(item, child, "", depth + 1, i == end, keys, found)
+        found.append((here, f"{pad}]{comma}"))
     else:
-        yield frozenset(paths), f"{pad}{prefix}{json.dumps(value, ensure_ascii=False)}{comma}"
+        found.append((here, f"{pad}{prefix}{_encode(value)}{comma}"))
 
 
 def _key_step(key: str) -> str:
@@ -78,16 +90,23 @@ def _key_step(key: str) -> str:
 
 def _index_steps(index: int, item: Any, keys: frozenset[str]) -> list[str]:
     steps = [f"[{index}]"]
-    if isinstance(item, dict):
+    if keys and isinstance(item, dict):
         for key in keys & item.keys():
             value = item[key]
-            steps.append(f"[{key}={value if isinstance(value, str) else json.dumps(value)}]")
+            steps.append(f"[{key}={value if isinstance(value, str) else _encode(value)}]")
     return steps
 
 
 def is_marked(paths: frozenset[str], differing: frozenset[str]) -> bool:
-    """A line is marked when it shows a differing path or lies inside one."""
-    return any(p == d or p.startswith((d + ".", d + "[")) for p in paths for d in differing)
+    """A line is marked when it shows a differing path or lies inside one.
+
+    Looks up the line's path and its ancestors (cut before each `.` or `[`) in `differing`,
+    so an exchange with thousands of differences costs no more per line than one with one.
+    """
+    return bool(differing) and any(
+        p in differing or any(p[:i] in differing for i, c in enumerate(p) if c in ".[")
+        for p in paths
+    )
 
 
 def excerpt(lines: list[Line], limit: int = MAX_LINES) -> list[Line]:
@@ -118,10 +137,10 @@ def show_response(raw: bytes | None, differing: frozenset[str]) -> ShownMessage:
     try:
         response = Response.parse(raw)
     except HttpParseError as exc:
-        return ShownMessage([], [Line(_text(raw))], f"unreadable response: {exc}")
+        return ShownMessage([], _text_lines(raw, False)[0], f"unreadable response: {exc}")
     status = f"HTTP/{response.version} {response.status} {response.reason}".rstrip()
-    head = [Line(status, "status" in differing)] + [
-        Line(f"{name}: {value}", f"headers.{name.lower()}" in differing)
+    head = [Line(_clip(status), "status" in differing)] + [
+        Line(_clip(f"{name}: {value}"), f"headers.{name.lower()}" in differing)
         for name, value in response.headers
     ]
     body, note = show_body(response, differing)
@@ -132,16 +151,15 @@ def show_body(response: Response, differing: frozenset[str]) -> tuple[list[Line]
     try:
         content = response.content
     except DecodeError as exc:
-        return [Line(_text(response.body))], f"cannot decode: {exc}"
+        return _text_lines(response.body, "body" in differing)[0], f"cannot decode: {exc}"
     if not content:
         return [], "empty body"
     if response.is_json:
         try:
-            value = json.loads(content)
-        except ValueError:
-            return _text_lines(content, "body_changed" in differing or "body" in differing)
-        pairs = json_lines(value, frozenset(keyed_names(differing)))
-        lines = [Line(text, is_marked(paths, differing)) for paths, text in pairs]
+            pairs = json_lines(json.loads(content), frozenset(keyed_names(differing)))
+        except (ValueError, RecursionError):  # not JSON after all, or nested too deep to show
+            return _text_lines(content, "body" in differing)
+        lines = [Line(_clip(text), is_marked(paths, differing)) for paths, text in pairs]
         shown = excerpt(lines)
         note = f"JSON, {len(content):,} bytes" + (", excerpt" if len(shown) < len(lines) else "")
         return shown, note
@@ -150,13 +168,17 @@ def show_body(response: Response, differing: frozenset[str]) -> tuple[list[Line]
 
 def _text_lines(content: bytes, marked: bool) -> tuple[list[Line], str]:
     if _is_binary(content):
-        preview = content[:256].hex(" ", 2)
+        preview = content[:256].hex(" ", -2)  # grouped from the first byte
         return [Line(preview, marked)], f"binary, {len(content):,} bytes (first 256 in hex)"
     text = _text(content)
     lines = [Line(t, marked) for t in text.splitlines()]
     cut = len(content) > MAX_TEXT
     note = f"text, {len(content):,} bytes" + (f" (first {MAX_TEXT:,} shown)" if cut else "")
     return excerpt(lines), note
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_LINE else text[:MAX_LINE] + f"… ({len(text):,} characters)"
 
 
 def _text(data: bytes) -> str:
@@ -173,7 +195,7 @@ def _is_binary(data: bytes) -> bool:
 def show_request(raw: bytes) -> tuple[list[str], str]:
     """The request head lines and a text preview of its body."""
     head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    lines = [_clip(line) for line in head.decode("latin-1").split("\r\n")]
     if not body:
         return lines, ""
     if _is_binary(body):

@@ -4,11 +4,13 @@ fits a pull-request comment. Pure: a GateResult and one example line per endpoin
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from shadowdiff.gate import EndpointGate, GateResult
 
 TOP_FIELDS = 5
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def failure_text(endpoint: EndpointGate, example: str | None) -> str:
@@ -69,6 +71,9 @@ def junit_xml(result: GateResult, examples: dict[str, str]) -> bytes:
         suite.set("failures", str(failures + 1))
     root = ET.Element("testsuites", name="shadowdiff")
     root.append(suite)
+    for element in root.iter():  # ElementTree writes characters XML forbids as they are
+        element.attrib = {k: _NOT_XML.sub("\ufffd", v) for k, v in element.attrib.items()}
+        element.text = element.text and _NOT_XML.sub("\ufffd", element.text)
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
@@ -87,7 +92,7 @@ def _md(text: str) -> str:
 def markdown_summary(result: GateResult, examples: dict[str, str]) -> str:
     verdict = "✅ passed" if result.passed else "❌ failed"
     lines = [
-        f"### shadowdiff gate {verdict} — run `{result.run}`",
+        f"### shadowdiff gate {verdict} — run `{_md(result.run)}`",
         "",
         f"{result.exchanges} exchanges: same {result.same}, differs {result.differs}, failed "
         f"{result.failed}, errors {result.errors}, skipped {result.skipped}",

@@ -28,6 +28,7 @@ from shadowdiff.summary import summarize_run
 
 FIELDS_WITH_EXAMPLES = 10
 SHOWN_VALUE = 300
+MAX_DIFFERENCES = 50  # rows in an example's table of differences
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,8 @@ class Example:
     request_body: str
     baseline: ShownMessage
     candidate: ShownMessage
-    differences: list[DifferenceRow]
+    differences: list[DifferenceRow]  # the first MAX_DIFFERENCES
+    difference_count: int  # all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +178,9 @@ def _example(row: dict[str, Any], differences: list[dict[str, Any]]) -> Example:
         show_response(row["candidate"], differing),
         [
             DifferenceRow(d["path"], d["kind"], _short(d["baseline"]), _short(d["candidate"]))
-            for d in differences
+            for d in differences[:MAX_DIFFERENCES]
         ],
+        len(differences),
     )
 
 
@@ -204,28 +207,34 @@ def _error_groups(db: Database, run_id: int, gate: GateResult) -> list[ErrorGrou
 
 
 def example_lines(db: Database, run_name: str | None, gate: GateResult) -> dict[str, str]:
-    """endpoint -> one line showing why it fails: a request and its first difference, its
-    error, or its failed assertion (for JUnit and Markdown)."""
+    """endpoint -> one line showing why it fails: a request and a difference in its top field
+    (when the diff rate is over the threshold), a failed assertion, or an error (for JUnit and
+    Markdown)."""
     run = find_run(db, run_name)
     samples = sample_examples(db, run.id, per_field=1)
     lines: dict[str, str] = {}
     for e in gate.endpoints:
         if e.passed:
             continue
-        ids = [samples[(e.endpoint, f["path"], f["kind"])][0] for f in e.fields[:1]]
-        if ids:
-            lines[e.endpoint] = _difference_line(db, ids[0])
-        elif e.error_reasons:
-            lines[e.endpoint] = f"error: {e.error_reasons[0]['reason']}"
+        top = e.fields[0] if e.fields else None
+        ids = samples.get((e.endpoint, top["path"], top["kind"]), []) if top else []
+        if ids and top and e.diff_rate > e.max_diff_rate:
+            lines[e.endpoint] = _difference_line(db, ids[0], top["path"], top["kind"])
         elif e.assertion_failures:
             a = e.assertion_failures[0]
             lines[e.endpoint] = f"assertion {a['assertion']} failed ({a['rule']})"
+        elif e.error_reasons:
+            lines[e.endpoint] = f"error: {e.error_reasons[0]['reason'] or 'unknown'}"
+        elif ids and top:
+            lines[e.endpoint] = _difference_line(db, ids[0], top["path"], top["kind"])
     return lines
 
 
-def _difference_line(db: Database, exchange_id: int) -> str:
+def _difference_line(db: Database, exchange_id: int, folded: str, kind: str) -> str:
+    """The request line and the exchange's first difference in field `folded`."""
     row = load_exchanges(db, [exchange_id])[exchange_id]
-    first = load_differences(db, [exchange_id])[exchange_id][0]
+    found = load_differences(db, [exchange_id])[exchange_id]
+    first = next((d for d in found if (d["field"], d["kind"]) == (folded, kind)), found[0])
     return (
         f"{row['method']} {row['target']}: {first['path']} {first['kind']}, baseline "
         f"{_short(first['baseline'])}, candidate {_short(first['candidate'])}"

@@ -21,7 +21,7 @@ def write_text(path: Path, text: str | bytes, flag: str) -> Path:
         if isinstance(text, bytes):
             path.write_bytes(text)
         else:
-            path.write_text(text, encoding="utf-8")
+            path.write_text(text, encoding="utf-8", errors="replace")  # lone surrogates
     except OSError as exc:
         raise InputError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from None
     return path

@@ -61,7 +61,10 @@ def parse_window(text: str) -> timedelta:
     match = _WINDOW.fullmatch(text.strip().lower())
     if not match:
         raise InputError(f"--since {text}: expected a duration like 24h, 7d or 90m")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise InputError(f"--since {text}: too long a duration") from None
 
 
 def select_runs(db: Database, last: int, since: timedelta | None) -> list[TrendRun]:
@@ -70,7 +73,10 @@ def select_runs(db: Database, last: int, since: timedelta | None) -> list[TrendR
              FROM runs r ORDER BY r.id DESC"""
     rows = db.execute(sql).fetchall()
     if since is not None:
-        cutoff = (datetime.now(UTC) - since).isoformat(timespec="seconds")
+        try:
+            cutoff = (datetime.now(UTC) - since).isoformat(timespec="seconds")
+        except OverflowError:  # reaches back before year 1: every run
+            cutoff = ""
         rows = [r for r in rows if (r[2] or "") >= cutoff]
     else:
         rows = rows[:last]

@@ -37,7 +37,7 @@ ENDPOINT_KEYS = {
 }
 DEFAULT_KEYS = ENDPOINT_KEYS - {"match"}
 CHECKS_TEXT = ", ".join(ASSERTION_CHECKS)
-METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "*"}
+METHOD = re.compile(r"[A-Z][A-Z-]*|\*")  # any token method (PURGE, REPORT...) or *
 
 
 @dataclass
@@ -105,10 +105,11 @@ def jsonpath_problem(path: str) -> str | None:
     return None
 
 
-def load_rules(directory: Path) -> RuleSet:
-    """Read every *.yaml / *.yml under `directory`; raise RulesError listing all problems."""
+def load_rules(directory: Path, flag: str = "--rules ") -> RuleSet:
+    """Read every *.yaml / *.yml under `directory`; raise RulesError listing all problems.
+    `flag` prefixes the message when the directory is missing (`--rules DIR: ...`)."""
     if not directory.is_dir():
-        raise InputError(f"--rules {directory}: not a directory")
+        raise InputError(f"{flag}{directory}: not a directory")
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     problems: list[str] = []
     endpoints: list[EndpointRule] = []
@@ -128,7 +129,7 @@ def load_rules(directory: Path) -> RuleSet:
                 )
             endpoints.append(rule)
         if file_defaults is not None:
-            defaults = file_defaults.merged_into(defaults)
+            defaults = file_defaults.merged_into(defaults, inherit_rate=True)
     if problems:
         raise RulesError(problems)
     merged = [rule.merged_into(defaults) for rule in endpoints]
@@ -187,7 +188,11 @@ def _read_match(reader: _Reader, node: CommentedMap, items: CommentedSeq, index:
         return None
     match = node["match"]
     method, _, path = str(match).strip().partition(" ")
-    if not isinstance(match, str) or method.upper() not in METHODS or not path.startswith("/"):
+    if (
+        not isinstance(match, str)
+        or not METHOD.fullmatch(method.upper())
+        or not path.startswith("/")
+    ):
         reader.problem(node, "match", f"match {match!r} must be 'METHOD /path/{{param}}/**'")
         return None
     if "?" in path:

@@ -48,8 +48,13 @@ class EndpointRule:
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method.upper()) and bool(self.pattern.fullmatch(path))
 
-    def merged_into(self, base: EndpointRule) -> EndpointRule:
-        """This rule over `base` (the defaults): lists add up, set values override."""
+    def merged_into(self, base: EndpointRule, inherit_rate: bool = False) -> EndpointRule:
+        """This rule over `base` (the defaults): lists add up. `max_diff_rate` stays the
+        endpoint's own (None when unset): the gate takes it, else `--max-diff-rate`, else the
+        defaults' value (`RuleSet.thresholds`). Defaults merged into defaults inherit it."""
+        rate = self.max_diff_rate
+        if rate is None and inherit_rate:
+            rate = base.max_diff_rate
         return replace(
             self,
             ignore=base.ignore + self.ignore,
@@ -59,8 +64,11 @@ class EndpointRule:
             array_keys=base.array_keys + self.array_keys,
             tolerance=base.tolerance + self.tolerance,
             assertions=base.assertions + self.assertions,
-            max_diff_rate=base.max_diff_rate if self.max_diff_rate is None else self.max_diff_rate,
+            max_diff_rate=rate,
         )
+
+
+_PARAM = re.compile(r"\{[^{}/]+\}")
 
 
 def compile_template(path: str) -> re.Pattern[str]:
@@ -72,21 +80,29 @@ def compile_template(path: str) -> re.Pattern[str]:
     for segment in path.strip("/").split("/"):
         if segment == "**":
             parts.append("(?:/.*)?")
-        elif segment.startswith("{") and segment.endswith("}"):
-            parts.append("/[^/]+")
         elif segment:
-            parts.append("/" + re.escape(segment))
+            literals = _PARAM.split(segment)  # `{id}.json`: a parameter inside a segment
+            parts.append("/" + "[^/]+".join(re.escape(text) for text in literals))
     pattern = "".join(parts)
     return re.compile(pattern if pattern.endswith("(?:/.*)?") else pattern + "/?")
 
 
 def specificity(match: str) -> tuple[int, ...]:
-    """Sort key: at the first segment where two templates differ, a literal beats `{x}`,
-    `{x}` beats the end of a template and the end beats `**` (which may match nothing):
+    """Sort key: at the first segment where two templates differ, a literal beats a segment
+    with a parameter in it (`{id}.json`), that beats `{x}`, `{x}` beats the end of a template
+    and the end beats `**` (which may match nothing):
     `/a/b` and `/a/{x}` come before `/a`, and `/a` before `/a/**`."""
     method, _, path = match.partition(" ")
-    ranks = [3 if s == "**" else 1 if s.startswith("{") else 0 for s in path.strip("/").split("/")]
-    return (*ranks, 2, 1 if method == "*" else 0)
+    ranks = [_rank(segment) for segment in path.strip("/").split("/")]
+    return (*ranks, 3, 1 if method == "*" else 0)
+
+
+def _rank(segment: str) -> int:
+    if segment == "**":
+        return 4
+    if _PARAM.fullmatch(segment):
+        return 2
+    return 1 if _PARAM.search(segment) else 0  # `{id}.json` beats `{x}`, loses to a literal
 
 
 @dataclass(frozen=True, slots=True)

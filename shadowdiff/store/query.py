@@ -92,3 +92,10 @@ def assertion_failures(db: Database, run_id: int) -> dict[str, list[dict[str, An
             {"assertion": assertion, "rule": rule, "count": count}
         )
     return failures
+
+
+def uncompared_count(db: Database, run_id: int) -> int:
+    """Exchanges that had no baseline to compare with (checked by assertions only)."""
+    sql = """SELECT count(*) FROM exchanges WHERE run_id = ? AND baseline IS NULL
+             AND verdict IN ('same', 'differs', 'failed')"""
+    return int(db.execute(sql, [run_id]).fetchone()[0])

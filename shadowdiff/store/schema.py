@@ -103,6 +103,7 @@ def _v1(db: Database) -> None:
     )
 
 
+BUSY_TIMEOUT_MS = 30_000  # several writers (a tee, a CI replay) may share one file
 MIGRATIONS: list[Callable[[Database], None]] = [_v1]
 
 
@@ -143,6 +144,7 @@ def open_store(path: Path, create: bool = True) -> Database:
     db: Database | None = None
     try:
         db = Database(path)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
         version = _user_version(db)

@@ -35,26 +35,44 @@ def test_the_request_arrives_byte_for_byte_with_only_host_changed() -> None:
     assert results[0].comparison.verdict == SAME
 
 
-def test_chunked_request_body_arrives_chunked_with_the_same_content() -> None:
-    raw = (
-        b"PUT /x HTTP/1.1\r\nHost: o\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+FAITHFUL = [
+    b"GET /a HTTP/1.1\r\nUser-Agent: okhttp/4.12.0\r\nx-trace-id: 1\r\n"
+    b"Host: api.example.com\r\n\r\n",
+    b"GET /old HTTP/1.0\r\nUser-Agent: legacy\r\n\r\n",
+    b"POST /empty HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nHost:api.example.com\r\nX-A:   v  \r\nX-B:v\r\n\r\n",
+    b"PUT /x HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", FAITHFUL)
+def test_what_arrives_is_the_recorded_bytes_with_only_the_host_value_changed(raw: bytes) -> None:
+    exchange = make_exchange(Request.parse(raw), make_response(json={"ok": True}))
+    with RawServer(answer()) as server:
+        results = replay([exchange], server.url)
+    assert server.received == [raw.replace(b"api.example.com", f"127.0.0.1:{server.port}".encode())]
+    assert results[0].comparison.verdict == SAME
+
+
+def test_a_body_that_disagrees_with_its_framing_is_an_error_and_not_sent() -> None:
+    raw = b"POST /x HTTP/1.1\r\nHost: o\r\nContent-Length: 10\r\n\r\nabc"
+    with RawServer(answer()) as server:
+        results = replay([make_exchange(Request.parse(raw), make_response(json={}))], server.url)
+    assert server.received == []
+    assert results[0].comparison.error == (
+        "recorded request not sent: Content-Length 10 but the recorded body has 3 bytes"
     )
-    with RawServer(answer()) as server:
-        replay([make_exchange(Request.parse(raw), make_response(json={"ok": True}))], server.url)
-    received = Request.parse(server.received[0])
-    assert received.header("Transfer-Encoding") == "chunked"
-    assert received.header("Content-Length") is None
-    assert received.content == b"abcdefg"
 
 
-def test_no_default_headers_are_added() -> None:
-    raw = b"GET /plain HTTP/1.1\r\nHost: o\r\n\r\n"
-    with RawServer(answer()) as server:
-        replay([make_exchange(Request.parse(raw))], server.url)
-    assert server.received == [
-        f"GET /plain HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+def test_keep_alive_connections_are_reused() -> None:
+    exchanges = [
+        make_exchange(make_request(target=f"/{i}"), make_response(json={"ok": True}))
+        for i in range(20)
     ]
+    with RawServer(answer()) as server:
+        replay(exchanges, server.url, concurrency=1)
+    assert server.connections == 1 and len(server.received) == 20
 
 
 @pytest.mark.parametrize(

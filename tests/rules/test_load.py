@@ -121,19 +121,15 @@ def test_a_realistic_rules_directory(tmp_path: Path) -> None:
     me = rules.resolve("GET", "/api/users/me")
     assert me.match == "GET /api/users/me"
     assert me.where == f"{tmp_path / 'users.yaml'}:21"
-    assert me.max_diff_rate == 0.0  # from defaults
+    assert me.max_diff_rate is None  # the defaults' value applies through thresholds()
     assert me.ignore == ("$.trace",)
 
     assert rules.resolve("HEAD", "/api/health").match == "* /api/health"
     unmatched = rules.resolve("GET", "/api/other")
     assert unmatched.match == "GET /api/other"
     assert unmatched.header_ignore == {"date", "server"}
-    assert rules.thresholds() == {
-        "GET /api/users/{id}": 0.01,
-        "GET /api/users/me": 0.0,
-        "* /api/health": 0.0,
-        "*": 0.0,
-    }
+    # only endpoints that set their own rate; the rest take --max-diff-rate, else `*`
+    assert rules.thresholds() == {"GET /api/users/{id}": 0.01, "*": 0.0}
 
 
 def test_loaded_values_are_plain_python_values(tmp_path: Path) -> None:
@@ -513,10 +509,10 @@ def test_the_repository_rules_load_cleanly() -> None:
         (
             """\
             endpoints:
-              - match: FETCH /a
+              - match: GET? /a
             """,
-            "FETCH",
-            "match 'FETCH /a' must be 'METHOD /path/{param}/**'",
+            "GET?",
+            "match 'GET? /a' must be 'METHOD /path/{param}/**'",
         ),
         (
             """\
@@ -589,13 +585,13 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
             max_diff_rate: 7
         """,
     )
-    other = write(tmp_path, "other.yaml", "endpoints:\n  - match: NOPE /d\n")
+    other = write(tmp_path, "other.yaml", "endpoints:\n  - match: N0PE /d\n")
     assert problems_of(tmp_path) == [
         f"{path}:4: JSONPath 'nope' must start with '$'",
         f"{path}:7: unknown key 'colour' (allowed: array_keys, assert, headers, ignore, match, "
         "max_diff_rate, tolerance, unordered)",
         f"{path}:10: max_diff_rate must be a number from 0 to 1",
-        f"{other}:2: match 'NOPE /d' must be 'METHOD /path/{{param}}/**'",
+        f"{other}:2: match 'N0PE /d' must be 'METHOD /path/{{param}}/**'",
     ]
 
 

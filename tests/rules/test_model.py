@@ -51,8 +51,9 @@ def make_ruleset(*matches: str, defaults: EndpointRule | None = None) -> RuleSet
         ("/", "/a", False),
         ("/api/**/raw", "/api/a/b/raw", True),
         ("/api/**/raw", "/api/a/b/rawx", False),
-        ("/files/{name}.csv", "/files/{name}.csv", True),  # only a whole segment is a parameter
-        ("/files/{name}.csv", "/files/x.csv", False),
+        ("/files/{name}.csv", "/files/x.csv", True),  # a parameter inside a segment
+        ("/files/{name}.csv", "/files/x.json", False),
+        ("/files/{name}.csv", "/files/a/b.csv", False),
         ("/a.b", "/a.b", True),  # literals are literal, not regexes
         ("/a.b", "/axb", False),
         ("/api/items", "/API/items", False),  # paths are case-sensitive
@@ -235,9 +236,10 @@ def test_merging_into_defaults_adds_lists_and_overrides_settings() -> None:
     assert not merged.matches("GET", "/api/users")
 
 
-def test_an_unset_rate_takes_the_defaults_rate() -> None:
-    merged = make_rule("GET /a").merged_into(EndpointRule("* /**", max_diff_rate=0.2))
-    assert merged.max_diff_rate == 0.2
+def test_an_unset_rate_stays_unset_so_the_gate_flag_can_apply() -> None:
+    defaults = EndpointRule("* /**", max_diff_rate=0.2)
+    assert make_rule("GET /a").merged_into(defaults).max_diff_rate is None
+    assert make_rule("GET /a").merged_into(defaults, inherit_rate=True).max_diff_rate == 0.2
 
 
 def test_thresholds_per_endpoint_plus_the_default() -> None:
