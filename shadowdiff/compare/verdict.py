@@ -30,9 +30,15 @@ def compare_responses(
 ) -> Comparison:
     """Compare a candidate with its baseline (None: assertions only) under a rule."""
     try:
-        candidate_body = _parsed(candidate)
+        return _compare(baseline, candidate, rule)
     except CandidateUnreadable as exc:
         return Comparison(ERROR, error=str(exc))
+    except RecursionError:
+        return Comparison(ERROR, error="a body is nested too deeply to compare")
+
+
+def _compare(baseline: Response | None, candidate: Response, rule: EndpointRule) -> Comparison:
+    candidate_body = _parsed(candidate)
     results = check_assertions(rule.assertions, candidate.status, candidate_body)
     # after the assertions: normalising edits the parsed candidate in place
     differences = (

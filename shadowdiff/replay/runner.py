@@ -82,7 +82,8 @@ async def _work(
         try:
             result = await replay_one(exchange, client, settings, rules)
         except Exception as exc:  # a bug on one exchange must not stop the run: store it
-            log.exception("internal error on exchange %s", exchange.id)
+            log.warning("internal error on exchange %s: %r (stored as its error)", exchange.id, exc)
+            log.debug("internal error on exchange %s", exchange.id, exc_info=True)
             result = ExchangeResult(
                 exchange,
                 _endpoint(exchange, rules),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from shadowdiff.report.ci import junit_xml, markdown_summary
 from shadowdiff.report.context import build_report, example_lines
 from shadowdiff.report.render import render
 from shadowdiff.report.trend import build_trend
+
+
+def safe_name(name: str) -> str:
+    """A run name as a file name: no path separators, no leading dots."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".") or "run"
 
 
 def write_text(path: Path, text: str | bytes, flag: str) -> Path:
@@ -29,7 +35,7 @@ def write_text(path: Path, text: str | bytes, flag: str) -> Path:
 
 def write_report(db: Database, run_name: str | None, policy: GatePolicy, path: Path | None) -> Path:
     context = build_report(db, run_name, policy)
-    target = path or Path("reports") / f"{context.run.name}.html"
+    target = path or Path("reports") / f"{safe_name(context.run.name)}.html"
     return write_text(target, render("report.html.j2", context), "-o")
 
 

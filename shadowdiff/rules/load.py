@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonpath_ng.parser import parse as parse_jsonpath
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from shadowdiff.errors import InputError, RulesError
-from shadowdiff.rules.model import (
-    ASSERTION_CHECKS,
-    JSON_TYPES,
-    Assertion,
-    EndpointRule,
-    RuleSet,
-    compile_template,
-    specificity,
-)
+from shadowdiff.rules.asserts import read_assertions
+from shadowdiff.rules.model import EndpointRule, RuleSet, compile_template, specificity
+from shadowdiff.rules.reader import Reader, jsonpath_problem
 
 TOP_KEYS = {"endpoints", "defaults"}
 ENDPOINT_KEYS = {
@@ -36,73 +28,7 @@ ENDPOINT_KEYS = {
     "max_diff_rate",
 }
 DEFAULT_KEYS = ENDPOINT_KEYS - {"match"}
-CHECKS_TEXT = ", ".join(ASSERTION_CHECKS)
 METHOD = re.compile(r"[A-Z][A-Z-]*|\*")  # any token method (PURGE, REPORT...) or *
-
-
-@dataclass
-class _Reader:
-    """Validates one file's data, collecting problems with line numbers."""
-
-    path: Path
-    problems: list[str] = field(default_factory=list)
-
-    def where(self, node: Any, key: Any = None) -> str:
-        line = 0
-        if isinstance(node, CommentedMap) and key is not None and key in node:
-            line = node.lc.key(key)[0]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int):
-            line = node.lc.item(key)[0]
-        elif isinstance(node, CommentedMap | CommentedSeq):
-            line = node.lc.line
-        return f"{self.path}:{line + 1}"
-
-    def problem(self, node: Any, key: Any, message: str) -> None:
-        self.problems.append(f"{self.where(node, key)}: {message}")
-
-    def mapping(self, node: Any, key: Any, allowed: set[str]) -> CommentedMap | None:
-        value = node[key]
-        if not isinstance(value, CommentedMap):
-            self.problem(node, key, f"{key} must be a mapping")
-            return None
-        self.unknown_keys(value, allowed)
-        return value
-
-    def unknown_keys(self, node: CommentedMap, allowed: set[str]) -> None:
-        for unknown in sorted(set(map(str, node)) - allowed):
-            self.problem(
-                node, unknown, f"unknown key {unknown!r} (allowed: {', '.join(sorted(allowed))})"
-            )
-
-    def strings(self, node: Any, key: Any) -> list[str]:
-        value = node[key]
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(node, key, f"{key} must be a list of strings")
-            return []
-        return list(value)
-
-    def jsonpaths(self, node: Any, key: Any) -> list[str]:
-        paths = self.strings(node, key)
-        for index, path in enumerate(paths):
-            if message := jsonpath_problem(path):
-                self.problem(
-                    node[key] if isinstance(node[key], list) else node,
-                    index if isinstance(node[key], list) else key,
-                    message,
-                )
-        return [p for p in paths if not jsonpath_problem(p)]
-
-
-def jsonpath_problem(path: str) -> str | None:
-    if not path.startswith("$"):
-        return f"JSONPath {path!r} must start with '$'"
-    try:
-        parse_jsonpath(path)
-    except Exception as exc:  # jsonpath-ng raises bare Exception subclasses of many kinds
-        return f"invalid JSONPath {path!r}: {exc}"
-    return None
 
 
 def load_rules(directory: Path, flag: str = "--rules ") -> RuleSet:
@@ -116,7 +42,7 @@ def load_rules(directory: Path, flag: str = "--rules ") -> RuleSet:
     defaults = EndpointRule(match="* /**")
     seen: dict[str, EndpointRule] = {}
     for path in files:
-        reader = _Reader(path)
+        reader = Reader(path)
         file_endpoints, file_defaults = _read_file(reader)
         problems += reader.problems
         for rule in file_endpoints:
@@ -137,7 +63,7 @@ def load_rules(directory: Path, flag: str = "--rules ") -> RuleSet:
     return RuleSet(tuple(merged), defaults)
 
 
-def _read_file(reader: _Reader) -> tuple[list[EndpointRule], EndpointRule | None]:
+def _read_file(reader: Reader) -> tuple[list[EndpointRule], EndpointRule | None]:
     try:
         data = YAML(typ="rt").load(reader.path.read_text(encoding="utf-8"))
     except YAMLError as exc:
@@ -163,7 +89,7 @@ def _read_file(reader: _Reader) -> tuple[list[EndpointRule], EndpointRule | None
     return _read_endpoints(reader, data), defaults
 
 
-def _read_endpoints(reader: _Reader, data: CommentedMap) -> list[EndpointRule]:
+def _read_endpoints(reader: Reader, data: CommentedMap) -> list[EndpointRule]:
     if "endpoints" not in data:
         return []
     items = data["endpoints"]
@@ -182,7 +108,7 @@ def _read_endpoints(reader: _Reader, data: CommentedMap) -> list[EndpointRule]:
     return rules
 
 
-def _read_match(reader: _Reader, node: CommentedMap, items: CommentedSeq, index: int) -> str | None:
+def _read_match(reader: Reader, node: CommentedMap, items: CommentedSeq, index: int) -> str | None:
     if "match" not in node:
         reader.problem(items, index, "endpoint without 'match'")
         return None
@@ -201,7 +127,7 @@ def _read_match(reader: _Reader, node: CommentedMap, items: CommentedSeq, index:
     return f"{method.upper()} {path.strip()}"
 
 
-def _read_rule(reader: _Reader, node: CommentedMap, match: str) -> EndpointRule:
+def _read_rule(reader: Reader, node: CommentedMap, match: str) -> EndpointRule:
     ignore, compare = _read_headers(reader, node)
     return EndpointRule(
         match=match,
@@ -211,14 +137,14 @@ def _read_rule(reader: _Reader, node: CommentedMap, match: str) -> EndpointRule:
         unordered=tuple(reader.jsonpaths(node, "unordered")) if "unordered" in node else (),
         array_keys=_read_array_keys(reader, node),
         tolerance=_read_tolerance(reader, node),
-        assertions=_read_assertions(reader, node),
+        assertions=read_assertions(reader, node),
         max_diff_rate=_read_rate(reader, node),
         where=reader.where(node, "match"),
         pattern=compile_template(match.partition(" ")[2]),
     )
 
 
-def _read_headers(reader: _Reader, node: CommentedMap) -> tuple[frozenset[str], frozenset[str]]:
+def _read_headers(reader: Reader, node: CommentedMap) -> tuple[frozenset[str], frozenset[str]]:
     if "headers" not in node:
         return frozenset(), frozenset()
     headers = reader.mapping(node, "headers", {"ignore", "compare"})
@@ -229,14 +155,14 @@ def _read_headers(reader: _Reader, node: CommentedMap) -> tuple[frozenset[str], 
     return frozenset(h.lower() for h in ignore), frozenset(h.lower() for h in compare)
 
 
-def _read_array_keys(reader: _Reader, node: CommentedMap) -> tuple[tuple[str, str], ...]:
+def _read_array_keys(reader: Reader, node: CommentedMap) -> tuple[tuple[str, str], ...]:
     def problem(key: Any) -> str | None:
         return None if isinstance(key, str) and key else "the key must be a field name"
 
     return tuple((p, str(k)) for p, k in _read_path_map(reader, node, "array_keys", problem))
 
 
-def _read_tolerance(reader: _Reader, node: CommentedMap) -> tuple[tuple[str, float], ...]:
+def _read_tolerance(reader: Reader, node: CommentedMap) -> tuple[tuple[str, float], ...]:
     def problem(amount: Any) -> str | None:
         number = isinstance(amount, int | float) and not isinstance(amount, bool)
         return None if number and amount >= 0 else "must be a number >= 0"
@@ -245,7 +171,7 @@ def _read_tolerance(reader: _Reader, node: CommentedMap) -> tuple[tuple[str, flo
 
 
 def _read_path_map(
-    reader: _Reader, node: CommentedMap, key: str, value_problem: Callable[[Any], str | None]
+    reader: Reader, node: CommentedMap, key: str, value_problem: Callable[[Any], str | None]
 ) -> list[tuple[str, Any]]:
     """A `{JSONPath: value}` mapping, each path and value checked."""
     if key not in node:
@@ -264,7 +190,7 @@ def _read_path_map(
     return pairs
 
 
-def _read_rate(reader: _Reader, node: CommentedMap) -> float | None:
+def _read_rate(reader: Reader, node: CommentedMap) -> float | None:
     if "max_diff_rate" not in node:
         return None
     rate = node["max_diff_rate"]
@@ -272,82 +198,3 @@ def _read_rate(reader: _Reader, node: CommentedMap) -> float | None:
         reader.problem(node, "max_diff_rate", "max_diff_rate must be a number from 0 to 1")
         return None
     return float(rate)
-
-
-def _read_assertions(reader: _Reader, node: CommentedMap) -> tuple[Assertion, ...]:
-    if "assert" not in node:
-        return ()
-    items = node["assert"]
-    if not isinstance(items, CommentedSeq):
-        reader.problem(node, "assert", "assert must be a list")
-        return ()
-    found: list[Assertion] = []
-    for index, item in enumerate(items):
-        where = reader.where(items, index)
-        if not isinstance(item, CommentedMap):
-            reader.problems.append(f"{where}: an assertion must be a mapping")
-            continue
-        found += _read_assertion(reader, item, where)
-    return tuple(found)
-
-
-def _read_assertion(reader: _Reader, item: CommentedMap, where: str) -> list[Assertion]:
-    keys = set(map(str, item))
-    if keys == {"status"}:
-        return _read_status(reader, item, where)
-    unknown = keys - {"path", *ASSERTION_CHECKS}
-    if unknown or "path" not in keys or not keys & set(ASSERTION_CHECKS):
-        reader.problems.append(
-            f"{where}: an assertion is {{status: N}} or {{path, one of: {CHECKS_TEXT}}}"
-            + (f"; unknown key(s): {', '.join(sorted(unknown))}" if unknown else "")
-        )
-        return []
-    path = str(item["path"])
-    if message := jsonpath_problem(path):
-        reader.problems.append(f"{where}: {message}")
-        return []
-    checks = [c for c in ASSERTION_CHECKS if c in item]
-    problems = [m for c in checks if (m := _check_problem(c, item[c]))]
-    reader.problems += [f"{where}: {message}" for message in problems]
-    return [] if problems else [Assertion(c, _plain(item[c]), path, where) for c in checks]
-
-
-def _read_status(reader: _Reader, item: CommentedMap, where: str) -> list[Assertion]:
-    status = item["status"]
-    codes = list(status) if isinstance(status, list) else [status]
-    if not codes or not all(isinstance(c, int) and 100 <= c <= 599 for c in codes):
-        reader.problems.append(f"{where}: status must be an HTTP status code or a list of them")
-        return []
-    return [Assertion("status", [int(c) for c in codes], None, where)]
-
-
-def _check_problem(check: str, expected: Any) -> str | None:
-    if check == "exists" and not isinstance(expected, bool):
-        return "exists must be true or false"
-    if check == "type" and expected not in JSON_TYPES:
-        return f"type must be one of {', '.join(JSON_TYPES)}"
-    if check in ("min_length", "max_length") and (
-        isinstance(expected, bool) or not isinstance(expected, int) or expected < 0
-    ):
-        return f"{check} must be a whole number >= 0"
-    if check == "matches":
-        if not isinstance(expected, str):
-            return f"matches must be a regex string, not {expected!r}"
-        try:
-            re.compile(str(expected))
-        except re.error as exc:
-            return f"invalid regex {expected!r}: {exc}"
-    return None
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's round-trip values (CommentedMap, ScalarFloat, LiteralScalarString...) -> plain
-    JSON values, so that `equals` compares types as the JSON body has them."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    for kind in (bool, int, float, str):
-        if isinstance(value, kind):
-            return kind(value)
-    return value

@@ -35,7 +35,14 @@ def now() -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=repr)
+    """JSON text, readable unicode; escaped where the value holds what UTF-8 cannot encode
+    (a lone surrogate from a JSON body's `\\ud800`)."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, default=repr)
+    return text
 
 
 class RunWriter:

@@ -379,3 +379,11 @@ def test_equal_json_written_differently_never_reaches_deepdiff(
         compare_responses(json_response(value), json_response(value, indent=1), PLAIN).verdict
         == SAME
     )
+
+
+def test_a_body_nested_too_deeply_is_an_error_not_a_crash() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    baseline = make_response(body=b"[]", content_type="application/json")
+    candidate = make_response(body=deep, content_type="application/json")
+    result = compare_responses(baseline, candidate, EndpointRule("GET /"))
+    assert result.verdict == "error" and "nested too deeply" in (result.error or "")

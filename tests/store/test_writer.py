@@ -316,3 +316,11 @@ def test_five_thousand_exchanges_in_one_run(db: Database) -> None:
     assert db.table("differences").count == 1000
     assert db.table("assertion_results").count == 1000
     assert_differences_point_at_their_exchanges(db)
+
+
+def test_a_lone_surrogate_in_a_difference_is_stored_escaped(db: Database) -> None:
+    writer = RunWriter(db, "s", {})
+    diff = Difference("$.name", "value_changed", "\ud800", "ok")
+    writer.add(ExchangeResult(make_exchange(), "GET /", Comparison(DIFFERS, (diff,))))
+    writer.finish("finished", {})
+    assert db.execute("SELECT baseline FROM differences").fetchone()[0] == '"\\ud800"'
