@@ -13,6 +13,17 @@ from shadowdiff.store import open_store
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_GOR = REPO / "sample_traffic" / "sample.gor"
 RULES = REPO / "rules"
+SEPARATOR = "\n🐵🙈🙉\n".encode()
+
+
+def sample_records() -> list[bytes]:
+    """The records of the bundled recording (meta line + payload, no separator)."""
+    return SAMPLE_GOR.read_bytes().split(SEPARATOR)[:-1]
+
+
+def framed(records: list[bytes]) -> bytes:
+    """Records back into .gor bytes."""
+    return b"".join(record + SEPARATOR for record in records)
 
 
 def run_cli(

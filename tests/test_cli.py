@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shadowdiff.samples.service import SampleService
-from tests.conftest import RULES, SAMPLE_GOR, run_cli
+from tests.conftest import RULES, SAMPLE_GOR, framed, run_cli, sample_records
 
 
 def one_error_line(stderr: str) -> str:
@@ -148,11 +148,10 @@ def test_a_directory_is_not_a_recording(tmp_path: Path) -> None:
 def test_a_corrupt_first_record_is_skipped_not_fatal(
     tmp_path: Path, baseline_service: SampleService
 ) -> None:
-    sep = "\n🐵🙈🙉\n".encode()
-    records = SAMPLE_GOR.read_bytes().split(sep)[:-1][:20]
+    records = sample_records()[:20]
     records[0] = b"garbage\n" + records[0].partition(b"\n")[2]
     gor = tmp_path / "first-bad.gor"
-    gor.write_bytes(sep.join(records) + sep)
+    gor.write_bytes(framed(records))
     done = run_cli(
         "replay",
         str(gor),
@@ -199,10 +198,9 @@ def test_gate_max_diff_rate_applies_where_rules_set_no_rate(
 def test_requests_without_recorded_responses_are_flagged(
     tmp_path: Path, candidate_service: SampleService
 ) -> None:
-    sep = "\n🐵🙈🙉\n".encode()
-    requests = [r for r in SAMPLE_GOR.read_bytes().split(sep)[:-1] if r.startswith(b"1 ")]
+    requests = [r for r in sample_records() if r.startswith(b"1 ")]
     gor = tmp_path / "requests-only.gor"
-    gor.write_bytes(sep.join(requests[:30]) + sep)
+    gor.write_bytes(framed(requests[:30]))
     db = str(tmp_path / "s.db")
     done = run_cli(
         "replay", str(gor), "--target", candidate_service.url, "--db", db, "--rules", str(RULES)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from shadowdiff.samples.service import SampleService
-from tests.conftest import RULES, SAMPLE_GOR, run_cli
+from tests.conftest import RULES, SAMPLE_GOR, framed, run_cli, sample_records
 
 INJECTED = {
     ("GET /api/users/{id}", "$.profile.nickname", "missing"),
@@ -75,21 +75,19 @@ def test_baseline_run_is_clean_all_noise_cancelled_by_the_rules(
 def test_gzip_truncated_and_corrupt_recordings_still_replay(
     tmp_path: Path, baseline_service: SampleService
 ) -> None:
-    data = SAMPLE_GOR.read_bytes()
-    records = data.split("\n🐵🙈🙉\n".encode())[:-1]
-    sep = "\n🐵🙈🙉\n".encode()
-    (tmp_path / "a.gor.gz").write_bytes(gzip.compress(sep.join(records[:100]) + sep))
+    records = sample_records()
+    (tmp_path / "a.gor.gz").write_bytes(gzip.compress(framed(records[:100])))
     corrupt = records[100:200]
     corrupt[10] = b"garbage meta line\n" + corrupt[10].partition(b"\n")[2]
-    (tmp_path / "b.gor").write_bytes(sep.join(corrupt) + sep)
-    (tmp_path / "c.gor").write_bytes(sep.join(records[200:300]) + sep + records[300][:50])
+    (tmp_path / "b.gor").write_bytes(framed(corrupt))
+    (tmp_path / "c.gor").write_bytes(framed(records[200:300]) + records[300][:50])
     db = tmp_path / "store.db"
     files = [str(tmp_path / n) for n in ("a.gor.gz", "b.gor", "c.gor")]
     done = run_cli(
         "replay", *files, "--target", baseline_service.url, "--db", str(db), "--rules", str(RULES)
     )
     assert done.returncode == 0, done.stderr
-    offset = len(sep.join(corrupt[:10]) + sep)
+    offset = len(framed(corrupt[:10]))
     assert f"b.gor: byte {offset}: meta line" in done.stderr
     assert "c.gor: byte" in done.stderr and "truncated record" in done.stderr
     assert "2 unreadable record(s) skipped" in done.stderr
