@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from shadowdiff.gate import GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
+from shadowdiff.gate import EndpointGate, GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
 from shadowdiff.store.query import (
     assertion_failures,
     error_reasons,
@@ -53,25 +53,29 @@ def format_gate(result: GateResult) -> str:
         )
     width = max((len(e.endpoint) for e in result.endpoints), default=10)
     for e in result.endpoints:
-        mark = "PASS" if e.passed else "FAIL"
-        lines.append(
-            f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
-            f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  "
-            f"errors {e.errors}"
-        )
-        lines += [
-            f"          {f['kind']:<15} {f['path']}  x{f['count']}" for f in e.fields[:TOP_FIELDS]
-        ]
-        lines += [
-            f"          error           {r['reason']}  x{r['count']}" for r in e.error_reasons[:3]
-        ]
-        lines += [
-            f"          assertion       {a['assertion']} ({a['rule']})  x{a['count']}"
-            for a in e.assertion_failures[:3]
-        ]
+        lines += _endpoint_lines(e, width)
     lines += [
         f"  reason: {reason}"
         for reason in result.reasons
         if ": " not in reason or not any(reason.startswith(e.endpoint) for e in result.endpoints)
     ]
     return "\n".join(lines)
+
+
+def _endpoint_lines(e: EndpointGate, width: int) -> list[str]:
+    mark = "PASS" if e.passed else "FAIL"
+    lines = [
+        f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
+        f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  errors {e.errors}"
+    ]
+    lines += [
+        f"          {f['kind']:<15} {f['path']}  x{f['count']}" for f in e.fields[:TOP_FIELDS]
+    ]
+    lines += [
+        f"          error           {r['reason']}  x{r['count']}" for r in e.error_reasons[:3]
+    ]
+    lines += [
+        f"          assertion       {a['assertion']} ({a['rule']})  x{a['count']}"
+        for a in e.assertion_failures[:3]
+    ]
+    return lines

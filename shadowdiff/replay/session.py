@@ -62,16 +62,11 @@ def run_replay(
     run_name: str | None = None,
     show_progress: bool = True,
 ) -> SessionOutcome:
+    """Replay recordings into a new run of the store at `db_path`."""
     for path in files:
         check_gor(path)
-    check_reachable(settings.target, "--target")
-    if settings.baseline is not None:
-        check_reachable(settings.baseline, "--baseline")
-    db = open_store(db_path)
-    name = run_name or generate_run_name()
-    if db.table("runs").count_where("name = ?", [name]):
-        raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
-    writer = RunWriter(db, name, _run_row(files, settings, rules))
+    check_targets(settings)
+    writer = start_run(db_path, run_name, _run_row(files, settings, rules))
     stats, problems = TrafficStats(), 0
 
     def on_problem(problem: GorProblem) -> None:
@@ -81,6 +76,34 @@ def run_replay(
         writer.add_problem(problem)
 
     exchanges = pair_records(merge_gor(files, on_problem), stats, on_problem)
+    status, counts = replay_into(writer, exchanges, settings, rules, show_progress, stats)
+    return SessionOutcome(writer.name, status, counts, stats, problems)
+
+
+def check_targets(settings: ReplaySettings) -> None:
+    check_reachable(settings.target, "--target")
+    if settings.baseline is not None:
+        check_reachable(settings.baseline, "--baseline")
+
+
+def start_run(db_path: Path, run_name: str | None, row: dict[str, object]) -> RunWriter:
+    db = open_store(db_path)
+    name = run_name or generate_run_name()
+    if db.table("runs").count_where("name = ?", [name]):
+        raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
+    return RunWriter(db, name, row)
+
+
+def replay_into(
+    writer: RunWriter,
+    exchanges: Iterable[Exchange],
+    settings: ReplaySettings,
+    rules: RuleSet,
+    show_progress: bool,
+    stats: TrafficStats,
+) -> tuple[str, dict[str, int]]:
+    """Replay, compare and store every exchange; the run's final status and verdict counts.
+    Whatever happens, the run is closed with what was finished."""
     with ReplayProgress(show_progress) as progress:
 
         def sink(result: ExchangeResult) -> None:
@@ -94,7 +117,7 @@ def run_replay(
                 writer.finish("failed", asdict(stats))
             raise
         writer.finish(status, asdict(stats))
-    return SessionOutcome(name, status, dict(progress.counts), stats, problems)
+    return status, dict(progress.counts)
 
 
 def _run_until_done(

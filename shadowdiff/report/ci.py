@@ -59,16 +59,7 @@ def junit_xml(result: GateResult, examples: dict[str, str]) -> bytes:
             )
             failure.text = failure_text(endpoint, examples.get(endpoint.endpoint))
     if result.status != "finished" or not result.exchanges:
-        case = ET.SubElement(suite, "testcase", classname=f"shadowdiff.{result.run}", name="run")
-        ET.SubElement(
-            case,
-            "failure",
-            message="; ".join(
-                r for r in result.reasons if ": " not in r or r.startswith("the run")
-            ),
-        )
-        suite.set("tests", str(len(result.endpoints) + 1))
-        suite.set("failures", str(failures + 1))
+        _add_run_failure(suite, result, failures)
     root = ET.Element("testsuites", name="shadowdiff")
     root.append(suite)
     for element in root.iter():  # ElementTree writes characters XML forbids as they are
@@ -76,6 +67,15 @@ def junit_xml(result: GateResult, examples: dict[str, str]) -> bytes:
         element.text = element.text and _NOT_XML.sub("\ufffd", element.text)
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def _add_run_failure(suite: ET.Element, result: GateResult, failures: int) -> None:
+    """A failing `run` testcase for a run that did not finish or has no exchanges."""
+    case = ET.SubElement(suite, "testcase", classname=f"shadowdiff.{result.run}", name="run")
+    reasons = [r for r in result.reasons if ": " not in r or r.startswith("the run")]
+    ET.SubElement(case, "failure", message="; ".join(reasons))
+    suite.set("tests", str(len(result.endpoints) + 1))
+    suite.set("failures", str(failures + 1))
 
 
 def _md(text: str) -> str:
