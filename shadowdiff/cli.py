@@ -216,6 +216,12 @@ def gate(
     help="With --trend: how many runs.",
 )
 @click.option("--since", default=None, help="With --trend: the runs started within, e.g. 24h, 7d.")
+@click.option(
+    "--name",
+    "name_glob",
+    default=None,
+    help="With --trend: only runs whose name matches this glob, e.g. 'nightly-*'.",
+)
 @gate_options
 @db_option
 @run_option
@@ -224,6 +230,7 @@ def report(
     trend: bool,
     last: int,
     since: str | None,
+    name_glob: str | None,
     max_diff_rate: float | None,
     allow_errors: bool,
     rules_dir: Path | None,
@@ -233,7 +240,8 @@ def report(
     """Write a single-file HTML report of a run (or, with --trend, of the last runs)."""
     store = open_store(db, create=False)
     if trend:
-        path = write_trend(store, last, parse_window(since) if since else None, output)
+        window = parse_window(since) if since else None
+        path = write_trend(store, last, window, output, name_glob)
     else:
         policy = gate_policy(max_diff_rate, allow_errors, rules_dir)
         path = write_report(store, run_name, policy, output)

@@ -105,3 +105,8 @@ def test_demo_runs_with_no_setup(tmp_path: Path) -> None:
     assert "missing         $.profile.nickname" in done.stdout
     assert "240 exchanges (same 240)" in done.stdout
     assert (tmp_path / "shadowdiff.db").is_file()
+    reports = list((tmp_path / "reports").glob("demo-candidate-*.html"))
+    assert len(reports) == 1
+    assert f"HTML report: {reports[0]}" in done.stdout
+    html = reports[0].read_text(encoding="utf-8")
+    assert "$.profile.nickname" in html and "FAILED" in html

@@ -39,8 +39,10 @@ def write_report(db: Database, run_name: str | None, policy: GatePolicy, path: P
     return write_text(target, render("report.html.j2", context), "-o")
 
 
-def write_trend(db: Database, last: int, since: timedelta | None, path: Path | None) -> Path:
-    context = build_trend(db, last, since)
+def write_trend(
+    db: Database, last: int, since: timedelta | None, path: Path | None, name: str | None = None
+) -> Path:
+    context = build_trend(db, last, since, name)
     target = path or Path("reports") / "trend.html"
     return write_text(target, render("trend.html.j2", context), "-o")
 

@@ -4,6 +4,7 @@ the run before it) or `known`, plus those that are `gone` since."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,11 +68,16 @@ def parse_window(text: str) -> timedelta:
         raise InputError(f"--since {text}: too long a duration") from None
 
 
-def select_runs(db: Database, last: int, since: timedelta | None) -> list[TrendRun]:
-    """The last `last` runs (oldest first), or those started within `since`."""
+def select_runs(
+    db: Database, last: int, since: timedelta | None, name: str | None = None
+) -> list[TrendRun]:
+    """The last `last` runs (oldest first), or those started within `since`; only those
+    whose name matches the glob `name` (`nightly-*`) when given."""
     sql = """SELECT r.id, r.name, r.started_at, (SELECT count(*) FROM exchanges WHERE run_id = r.id)
              FROM runs r ORDER BY r.id DESC"""
     rows = db.execute(sql).fetchall()
+    if name is not None:
+        rows = [r for r in rows if fnmatch.fnmatchcase(r[1], name)]
     if since is not None:
         try:
             cutoff = (datetime.now(UTC) - since).isoformat(timespec="seconds")
@@ -81,12 +87,15 @@ def select_runs(db: Database, last: int, since: timedelta | None) -> list[TrendR
     else:
         rows = rows[:last]
     if not rows:
-        raise InputError("no runs to show a trend of (run `shadowdiff replay` first)")
+        which = f" named {name!r}" if name else ""
+        raise InputError(f"no runs{which} to show a trend of (run `shadowdiff replay` first)")
     return [TrendRun(*row) for row in reversed(rows)]
 
 
-def build_trend(db: Database, last: int = 10, since: timedelta | None = None) -> TrendContext:
-    runs = select_runs(db, last, since)
+def build_trend(
+    db: Database, last: int = 10, since: timedelta | None = None, name: str | None = None
+) -> TrendContext:
+    runs = select_runs(db, last, since, name)
     return TrendContext(runs, _rates(db, runs), _signatures(db, runs))
 
 

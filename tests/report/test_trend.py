@@ -107,6 +107,17 @@ def test_last_n_runs(db: Database) -> None:
     assert found["$.gone"].first_seen == "night-2"
 
 
+def test_runs_filtered_by_a_name_glob(db: Database) -> None:
+    store_run(db, "nightly-1", [differing(USERS, "$.a")])
+    store_run(db, "pr-7", [differing(USERS, "$.b")])
+    store_run(db, "nightly-2", [differing(USERS, "$.a")])
+    context = build_trend(db, last=10, name="nightly-*")
+    assert [r.name for r in context.runs] == ["nightly-1", "nightly-2"]
+    assert [(s.path, s.status) for s in context.signatures] == [("$.a", "known")]
+    with pytest.raises(InputError, match="no runs named 'x\\*'"):
+        build_trend(db, name="x*")
+
+
 def test_a_single_run_has_only_new_signatures(db: Database) -> None:
     store_run(db, "only", [differing(USERS, "$.a")])
     context = build_trend(db, last=10)
