@@ -248,6 +248,89 @@ def report(
     click.echo(f"report written to {path}")
 
 
+@cli.command()
+@click.option(
+    "--interface",
+    "-i",
+    "interfaces",
+    multiple=True,
+    required=True,
+    help="Interface to capture on (repeatable), e.g. eth0 or lo.",
+)
+@click.option(
+    "--port",
+    "-p",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    required=True,
+    help="Server port whose traffic to record (repeatable).",
+)
+@click.option("--bpf", default=None, help="Extra BPF expression, ANDed with the ports.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help=".gor file to write (.gz: gzip).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Stop after this many seconds.",
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="Stop after this many exchanges."
+)
+def record(
+    interfaces: tuple[str, ...],
+    ports: tuple[int, ...],
+    bpf: str | None,
+    output: Path,
+    duration: float | None,
+    count: int | None,
+) -> None:
+    """Capture requests and origin responses passively (tshark) into a .gor file."""
+    from shadowdiff.capture.session import RecordSettings
+    from shadowdiff.capture.session import record as record_traffic
+
+    settings = RecordSettings(list(interfaces), list(ports), bpf, duration, count)
+
+    def ready() -> None:
+        click.echo(
+            f"capturing on {', '.join(interfaces)} (ports {', '.join(map(str, ports))})", err=True
+        )
+
+    stats = record_traffic(settings, output, ready)
+    click.echo(f"recorded {stats.exchanges} exchanges to {output}")
+    click.echo(stats.summary(), err=True)
+
+
+@cli.command("import")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help=".gor file to write (.gz: gzip).",
+)
+@click.option(
+    "--port",
+    "-p",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    help="pcap: server port(s); default: each connection's SYN or first bytes decide.",
+)
+def import_(source: Path, output: Path, ports: tuple[int, ...]) -> None:
+    """Convert a HAR file or a pcap/pcapng capture to a .gor file."""
+    from shadowdiff.importing import import_file
+
+    click.echo(import_file(source, output, set(ports)))
+
+
 @cli.group()
 def rules() -> None:
     """Work with rule files."""

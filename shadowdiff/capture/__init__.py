@@ -1,0 +1,1 @@
+"""Capture: packets (tshark via pyshark) -> TCP byte streams -> HTTP exchanges."""

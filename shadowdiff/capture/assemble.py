@@ -1,0 +1,253 @@
+"""Captured segments -> HTTP exchanges, paired per TCP connection (pure, sans-IO).
+
+Each connection (tshark's `tcp.stream`) has a client->server byte stream (requests: the
+segments sent to one of the server ports) and a server->client one (responses). Messages
+are cut with h11; the n-th response on a connection answers the n-th request, which is how
+HTTP/1.1 pairs them (pipelining included). Never across connections, never by guesswork.
+
+Everything that cannot become a whole exchange is counted in `CaptureStats`, by reason.
+Memory is bounded: at most MAX_STREAMS connections are followed (the least recently active
+is given up, counted), and idle ones are closed by `expire`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from shadowdiff.capture.framing import FramingError, Message, MessageCutter
+from shadowdiff.capture.tcp import Direction, Segment
+
+MAX_STREAMS = 16_384
+IDLE_NS = 120 * 1_000_000_000
+
+
+@dataclass(slots=True)
+class CaptureStats:
+    """What the capture saw and what it could not turn into exchanges."""
+
+    packets: int = 0
+    exchanges: int = 0
+    requests_without_response: int = 0
+    responses_without_request: int = 0
+    incomplete_requests: int = 0
+    incomplete_responses: int = 0
+    streams_with_gaps: int = 0
+    retransmissions: int = 0
+    not_http: int = 0
+    streams_given_up: int = 0
+    kernel_dropped: int = 0
+
+    def summary(self) -> str:
+        """The loss accounting, one line."""
+        return (
+            f"capture: {self.packets} packets, {self.exchanges} exchanges; lost {self.lost} "
+            f"(kernel dropped {self.kernel_dropped}, requests without response "
+            f"{self.requests_without_response}, responses without request "
+            f"{self.responses_without_request}, incomplete requests {self.incomplete_requests}, "
+            f"incomplete responses {self.incomplete_responses}); connections with missing "
+            f"bytes {self.streams_with_gaps}, not HTTP {self.not_http}, "
+            f"given up {self.streams_given_up}"
+        )
+
+    @property
+    def lost(self) -> int:
+        """Exchanges lost or left incomplete, whatever the reason."""
+        return (
+            self.requests_without_response
+            + self.responses_without_request
+            + self.incomplete_requests
+            + self.incomplete_responses
+            + self.kernel_dropped
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A whole exchange as captured: both messages' exact bytes and capture times."""
+
+    id: str
+    request: Message
+    response: Message
+    client: tuple[str, int]
+    server: tuple[str, int]
+
+
+@dataclass(slots=True)
+class _Stream:
+    client: tuple[str, int]
+    server: tuple[str, int]
+    last_ns: int
+    up: Direction = field(default_factory=Direction)
+    down: Direction = field(default_factory=Direction)
+    requests: deque[Message] = field(default_factory=deque)
+    fin_up: bool = False
+    fin_down: bool = False
+    broken: bool = False
+    cut_up: MessageCutter = field(init=False)
+    cut_down: MessageCutter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cut_up = MessageCutter(is_response=False)
+        self.cut_down = MessageCutter(is_response=True, method_for_next=self.next_method)
+
+    def next_method(self) -> bytes:
+        if self.requests:
+            return self.requests[0].raw.split(b" ", 1)[0]
+        return b"GET"
+
+
+class Assembler:
+    """Feed segments, get exchanges. `server_ports` tell requests from responses."""
+
+    def __init__(self, server_ports: set[int]) -> None:
+        self.server_ports = server_ports
+        self.stats = CaptureStats()
+        self._streams: OrderedDict[int, _Stream] = OrderedDict()
+
+    def feed(self, segment: Segment) -> list[Captured]:
+        self.stats.packets += 1
+        to_server = self._to_server(segment)
+        if to_server is None:
+            return []
+        stream = self._stream(segment, to_server)
+        stream.last_ns = segment.time_ns
+        if stream.broken:
+            return self._maybe_close(segment, stream)
+        direction = stream.up if to_server else stream.down
+        found = self._bytes(stream, direction, segment, to_server)
+        return found + self._maybe_close(segment, stream)
+
+    def expire(self, now_ns: int) -> list[Captured]:
+        """Close connections idle for IDLE_NS (capture time)."""
+        found: list[Captured] = []
+        while self._streams:
+            key, stream = next(iter(self._streams.items()))
+            if now_ns - stream.last_ns < IDLE_NS:
+                break
+            found += self._close(key)
+        return found
+
+    def close(self) -> list[Captured]:
+        """End of capture: close every connection still open."""
+        found: list[Captured] = []
+        for key in list(self._streams):
+            found += self._close(key)
+        return found
+
+    def _to_server(self, segment: Segment) -> bool | None:
+        """Whether a segment goes client -> server: by the server ports when given, else by
+        the connection's known ends, else by what the segment itself shows (None: unknown)."""
+        if self.server_ports:
+            if segment.dport in self.server_ports:
+                return True
+            return False if segment.sport in self.server_ports else None
+        known = self._streams.get(segment.stream)
+        if known is not None:
+            return (segment.dst, segment.dport) == known.server
+        return _direction_of(segment)
+
+    def _stream(self, segment: Segment, to_server: bool) -> _Stream:
+        stream = self._streams.get(segment.stream)
+        if stream is None:
+            client = (segment.src, segment.sport) if to_server else (segment.dst, segment.dport)
+            server = (segment.dst, segment.dport) if to_server else (segment.src, segment.sport)
+            stream = self._streams[segment.stream] = _Stream(client, server, segment.time_ns)
+            if len(self._streams) > MAX_STREAMS:
+                self.stats.streams_given_up += 1
+                self._close(next(iter(self._streams)))
+        self._streams.move_to_end(segment.stream)
+        return stream
+
+    def _bytes(
+        self, stream: _Stream, direction: Direction, segment: Segment, to_server: bool
+    ) -> list[Captured]:
+        found: list[Captured] = []
+        before = direction.retransmissions
+        for chunk in direction.push(segment):
+            try:
+                if to_server:
+                    for message in stream.cut_up.feed(chunk.data, chunk.time_ns):
+                        stream.requests.append(message)
+                else:
+                    messages = stream.cut_down.feed(chunk.data, chunk.time_ns)
+                    found += self._responses(stream, messages)
+            except FramingError:
+                self.stats.not_http += 1
+                stream.broken = True
+                break
+        self.stats.retransmissions += direction.retransmissions - before
+        return found
+
+    def _responses(self, stream: _Stream, messages: list[Message]) -> list[Captured]:
+        found = []
+        for message in messages:
+            if not stream.requests:
+                self.stats.responses_without_request += 1
+                continue
+            request = stream.requests.popleft()
+            self.stats.exchanges += 1
+            found.append(
+                Captured(_gor_id(stream, request), request, message, stream.client, stream.server)
+            )
+            if message.switched:
+                stream.broken = True  # a protocol switch: no more HTTP here
+        return found
+
+    def _maybe_close(self, segment: Segment, stream: _Stream) -> list[Captured]:
+        """A reset ends the connection; so do FINs from both sides."""
+        if segment.fin:
+            if segment.dport == stream.server[1]:
+                stream.fin_up = True
+            else:
+                stream.fin_down = True
+        if segment.rst or (stream.fin_up and stream.fin_down):
+            return self._close(segment.stream)
+        return []
+
+    def _close(self, key: int) -> list[Captured]:
+        stream = self._streams.pop(key)
+        found: list[Captured] = []
+        if not stream.broken:
+            gap_up, gap_down = stream.up.close(), stream.down.close()
+            if gap_up or gap_down:
+                self.stats.streams_with_gaps += 1
+            last = stream.last_ns
+            if (tail := _finish(stream.cut_down, last)) is not None:
+                found += self._responses(stream, [tail])
+            self.stats.incomplete_responses += int(stream.cut_down.started)
+            self.stats.incomplete_requests += int(stream.cut_up.started)
+        self.stats.requests_without_response += len(stream.requests)
+        return found
+
+
+_METHOD = re.compile(rb"[A-Z][A-Z-]* ")
+
+
+def _direction_of(segment: Segment) -> bool | None:
+    """A connection's first segment: SYN comes from the client, SYN+ACK from the server; else
+    a request line from the client, a status line from the server."""
+    if segment.syn:
+        return not segment.ack
+    if segment.payload.startswith(b"HTTP/"):
+        return False
+    return True if _METHOD.match(segment.payload) else None
+
+
+def _finish(cutter: MessageCutter, time_ns: int) -> Message | None:
+    try:
+        return cutter.finish(time_ns)
+    except FramingError:
+        return None
+
+
+def _gor_id(stream: _Stream, request: Message) -> str:
+    """GoReplay's id shape: client port, server port, client IPv4 (or IPv6's last 4 bytes),
+    then 4 bytes of the request's capture time (GoReplay uses the TCP ack)."""
+    address = ipaddress.ip_address(stream.client[0]).packed[-4:]
+    return (
+        f"{stream.client[1]:04x}{stream.server[1]:04x}{address.hex()}"
+        f"{request.first_ns & 0xFFFFFFFF:08x}"
+    )

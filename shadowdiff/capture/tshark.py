@@ -1,0 +1,152 @@
+"""The tshark shell: the only module that imports pyshark.
+
+tshark does the packet work (link layers, IP, TCP stream indexing); it is told not to
+reassemble or dissect HTTP (`tcp.desegment_tcp_streams:FALSE`, `--disable-protocol http`),
+so each packet comes out once, cheaply, as a `Segment`: stream index, addresses, raw
+sequence number, flags, payload bytes. Putting bytes in order and cutting HTTP messages is
+`capture.tcp` and `capture.framing`, pure code tested without tshark.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyshark
+
+from shadowdiff.capture.tcp import Segment
+from shadowdiff.errors import EnvironmentProblem, InputError
+
+log = logging.getLogger(__name__)
+TSHARK_PARAMETERS = [
+    "-o",
+    "tcp.desegment_tcp_streams:FALSE",
+    "-o",
+    "tcp.analyze_sequence_numbers:FALSE",
+    "--disable-protocol",
+    "http",
+    "-J",
+    "frame ip ipv6 tcp",
+]
+
+
+def require_tshark() -> str:
+    """tshark's path, or an environment problem saying what to install."""
+    path = shutil.which("tshark")
+    if path is None:
+        raise EnvironmentProblem(
+            "tshark not found: install it (Debian/Ubuntu: apt-get install tshark)"
+        )
+    return path
+
+
+def file_segments(path: Path, display_filter: str = "tcp") -> Iterator[Segment]:
+    """The TCP segments of a pcap/pcapng file, in capture order."""
+    require_tshark()
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    capture = pyshark.FileCapture(
+        str(path),
+        keep_packets=False,
+        use_ek=True,
+        display_filter=display_filter,
+        custom_parameters=TSHARK_PARAMETERS,
+    )
+    try:
+        for packet in capture:
+            if (segment := to_segment(packet)) is not None:
+                yield segment
+    except pyshark.capture.capture.TSharkCrashException as exc:
+        raise InputError(f"{path}: tshark cannot read it: {_first_line(exc)}") from None
+    finally:
+        capture.close()
+
+
+def to_segment(packet: Any) -> Segment | None:
+    """A pyshark EK packet -> Segment (None for a packet without TCP over IP)."""
+    tcp = getattr(packet, "tcp", None)
+    network = getattr(packet, "ip", None) or getattr(packet, "ipv6", None)
+    if tcp is None or network is None:
+        return None
+    flags = tcp.flags
+    payload = getattr(tcp, "payload", None)
+    return Segment(
+        stream=int(tcp.stream),
+        time_ns=epoch_ns(str(packet.sniff_timestamp)),
+        src=_text(network.src),
+        sport=int(tcp.srcport),
+        dst=_text(network.dst),
+        dport=int(tcp.dstport),
+        seq=int(tcp.seq_raw),
+        payload=payload if isinstance(payload, bytes) else b"",
+        syn=bool(flags.syn),
+        fin=bool(flags.fin),
+        rst=bool(flags.reset),
+        ack=bool(flags.ack),
+    )
+
+
+def epoch_ns(text: str) -> int:
+    """`1396230606.899440000` -> nanoseconds, without float rounding."""
+    seconds, _, fraction = text.partition(".")
+    return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _ReadyWatch(logging.Handler):
+    """Sees dumpcap's "Capturing on ..." line (pyshark logs its children's stderr)."""
+
+    def __init__(self, on_ready: Callable[[], None]) -> None:
+        super().__init__(logging.DEBUG)
+        self._on_ready, self.last_error, self.ready = on_ready, "", False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Capturing on") and not self.ready:
+            self.ready = True  # dumpcap and tshark's own reader both say it: once is enough
+            self._on_ready()
+        elif "permission" in message.lower() or "error" in message.lower():
+            self.last_error = message
+
+
+def live_segments(
+    interfaces: list[str], bpf_filter: str, on_ready: Callable[[], None]
+) -> Generator[Segment, None, None]:
+    """Segments captured live, until the caller stops iterating (or the capture fails).
+    `on_ready` is called once dumpcap reports it is capturing."""
+    require_tshark()
+    try:
+        capture = pyshark.LiveCapture(
+            interface=interfaces,
+            bpf_filter=bpf_filter,
+            use_ek=True,
+            custom_parameters=TSHARK_PARAMETERS,
+        )
+    except pyshark.capture.live_capture.UnknownInterfaceException as exc:
+        raise EnvironmentProblem(
+            f"--interface {','.join(interfaces)}: {_first_line(exc)}"
+            " (or no permission to list it: run as root or give dumpcap"
+            " CAP_NET_RAW,CAP_NET_ADMIN)"
+        ) from None
+    watch = _ReadyWatch(on_ready)
+    capture._log.addHandler(watch)  # pyshark logs dumpcap's stderr on its own logger
+    capture._log.setLevel(logging.DEBUG)
+    try:
+        for packet in capture.sniff_continuously():
+            if (segment := to_segment(packet)) is not None:
+                yield segment
+    except pyshark.capture.capture.TSharkCrashException as exc:
+        detail = watch.last_error or _first_line(exc)
+        raise EnvironmentProblem(f"capture failed: {detail}") from None
+    finally:
+        capture.close()
