@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 
 apt_packages=()
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
+command -v tshark >/dev/null || apt_packages+=(tshark)  # capture tests run real tshark on lo
 if ((${#apt_packages[@]})); then
+    # tshark's package asks whether non-root users may capture: answer no, without a prompt
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
 fi
 
 # A Python whose pip refuses system-wide installs (Debian's PEP 668) gets a virtualenv.

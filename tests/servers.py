@@ -17,20 +17,38 @@ import h11
 Handler = Callable[[bytes, socket.socket], None]
 
 
+class RequestReader:
+    """Reads whole requests off a connection, one at a time (h11 finds each end), keeping
+    what a pipelining client sent beyond the current request. A request with
+    `Expect: 100-continue` gets `100 Continue` once its head is in."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.leftover = conn, b""
+
+    def next(self) -> bytes | None:
+        """The next request's exact bytes; None when the peer closed."""
+        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 22)
+        raw, data = b"", self.leftover
+        while True:
+            if data:
+                raw += data
+                parser.receive_data(data)
+                data = b""
+            event = parser.next_event()
+            if isinstance(event, h11.Request) and parser.they_are_waiting_for_100_continue:
+                self.conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif event is h11.NEED_DATA:
+                data = self.conn.recv(65536)
+                if not data:
+                    return None
+            elif isinstance(event, h11.EndOfMessage):
+                self.leftover = bytes(parser.trailing_data[0])
+                return raw[: len(raw) - len(self.leftover)]
+
+
 def read_request(conn: socket.socket) -> bytes | None:
-    """Read one whole request (h11 finds its end); None when the peer closed."""
-    parser = h11.Connection(h11.SERVER)
-    raw = b""
-    while True:
-        event = parser.next_event()
-        if event is h11.NEED_DATA:
-            data = conn.recv(65536)
-            if not data:
-                return None
-            raw += data
-            parser.receive_data(data)
-        elif isinstance(event, h11.EndOfMessage):
-            return raw
+    """One whole request (see RequestReader)."""
+    return RequestReader(conn).next()
 
 
 def answer(
@@ -96,8 +114,9 @@ class RawServer:
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
+            reader = RequestReader(conn)
             try:
-                while (raw := read_request(conn)) is not None:
+                while (raw := reader.next()) is not None:
                     self.received.append(raw)
                     time.sleep(self.delay)
                     self.handler(raw, conn)

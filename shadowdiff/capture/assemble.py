@@ -5,7 +5,10 @@ segments sent to one of the server ports) and a server->client one (responses). 
 are cut with h11; the n-th response on a connection answers the n-th request, which is how
 HTTP/1.1 pairs them (pipelining included). Never across connections, never by guesswork.
 
-Everything that cannot become a whole exchange is counted in `CaptureStats`, by reason.
+A connection ends at a reset, or at FINs from both sides once the bytes before each FIN are
+in (a FIN may overtake the last segments); its later segments (the last ACK, a late
+retransmission) are ignored. Everything that cannot become a whole exchange is counted in
+`CaptureStats`, by reason.
 Memory is bounded: at most MAX_STREAMS connections are followed (the least recently active
 is given up, counted), and idle ones are closed by `expire`.
 """
@@ -86,6 +89,7 @@ class _Stream:
     fin_up: bool = False
     fin_down: bool = False
     broken: bool = False
+    answered: int = 0  # responses handled (paired or not)
     cut_up: MessageCutter = field(init=False)
     cut_down: MessageCutter = field(init=False)
 
@@ -94,9 +98,19 @@ class _Stream:
         self.cut_down = MessageCutter(is_response=True, method_for_next=self.next_method)
 
     def next_method(self) -> bytes:
-        if self.requests:
-            return self.requests[0].raw.split(b" ", 1)[0]
+        """The method of the request the next response answers; responses already cut in
+        the current chunk are not paired yet, so they are skipped."""
+        index = self.cut_down.cut - self.answered
+        if index < len(self.requests):
+            return self.requests[index].raw.split(b" ", 1)[0]
         return b"GET"
+
+    @property
+    def ended(self) -> bool:
+        """FINs from both sides, each after all the bytes of its direction."""
+        if self.broken:
+            return self.fin_up and self.fin_down
+        return self.up.ended and self.down.ended
 
 
 class Assembler:
@@ -106,19 +120,27 @@ class Assembler:
         self.server_ports = server_ports
         self.stats = CaptureStats()
         self._streams: OrderedDict[int, _Stream] = OrderedDict()
+        self._closed: OrderedDict[int, None] = OrderedDict()  # ended by FIN or RST
 
     def feed(self, segment: Segment) -> list[Captured]:
         self.stats.packets += 1
+        if segment.stream in self._closed:
+            if not (segment.syn and not segment.ack):
+                return []  # the last ACK, a late retransmission
+            del self._closed[segment.stream]  # the same stream index for a new connection
+        return self._feed(segment)
+
+    def _feed(self, segment: Segment) -> list[Captured]:
         to_server = self._to_server(segment)
         if to_server is None:
             return []
         stream = self._stream(segment, to_server)
         stream.last_ns = segment.time_ns
         if stream.broken:
-            return self._maybe_close(segment, stream)
+            return self._maybe_close(segment, stream, to_server)
         direction = stream.up if to_server else stream.down
         found = self._bytes(stream, direction, segment, to_server)
-        return found + self._maybe_close(segment, stream)
+        return found + self._maybe_close(segment, stream, to_server)
 
     def expire(self, now_ns: int) -> list[Captured]:
         """Close connections idle for IDLE_NS (capture time)."""
@@ -184,26 +206,37 @@ class Assembler:
     def _responses(self, stream: _Stream, messages: list[Message]) -> list[Captured]:
         found = []
         for message in messages:
+            stream.answered += 1
             if not stream.requests:
                 self.stats.responses_without_request += 1
                 continue
             request = stream.requests.popleft()
             self.stats.exchanges += 1
             found.append(
-                Captured(_gor_id(stream, request), request, message, stream.client, stream.server)
+                Captured(
+                    _gor_id(stream, self.stats.exchanges),
+                    request,
+                    message,
+                    stream.client,
+                    stream.server,
+                )
             )
             if message.switched:
                 stream.broken = True  # a protocol switch: no more HTTP here
         return found
 
-    def _maybe_close(self, segment: Segment, stream: _Stream) -> list[Captured]:
-        """A reset ends the connection; so do FINs from both sides."""
+    def _maybe_close(self, segment: Segment, stream: _Stream, to_server: bool) -> list[Captured]:
+        """A reset ends the connection; so do FINs from both sides (once the bytes before
+        them are in: a FIN may overtake the last segments)."""
         if segment.fin:
-            if segment.dport == stream.server[1]:
+            if to_server:
                 stream.fin_up = True
             else:
                 stream.fin_down = True
-        if segment.rst or (stream.fin_up and stream.fin_down):
+        if segment.rst or stream.ended:
+            self._closed[segment.stream] = None
+            if len(self._closed) > MAX_STREAMS:
+                self._closed.popitem(last=False)
             return self._close(segment.stream)
         return []
 
@@ -211,15 +244,24 @@ class Assembler:
         stream = self._streams.pop(key)
         found: list[Captured] = []
         if not stream.broken:
-            gap_up, gap_down = stream.up.close(), stream.down.close()
-            if gap_up or gap_down:
-                self.stats.streams_with_gaps += 1
-            last = stream.last_ns
-            if (tail := _finish(stream.cut_down, last)) is not None:
-                found += self._responses(stream, [tail])
-            self.stats.incomplete_responses += int(stream.cut_down.started)
-            self.stats.incomplete_requests += int(stream.cut_up.started)
+            found = self._close_directions(stream)
         self.stats.requests_without_response += len(stream.requests)
+        return found
+
+    def _close_directions(self, stream: _Stream) -> list[Captured]:
+        """Count missing bytes and unfinished messages; a close-delimited response ends here
+        only when the server's FIN came after all its bytes."""
+        server_done = stream.down.ended
+        if stream.up.close() | stream.down.close():
+            self.stats.streams_with_gaps += 1
+        found: list[Captured] = []
+        if server_done and (tail := _finish(stream.cut_down, stream.last_ns)) is not None:
+            found = self._responses(stream, [tail])
+        if stream.cut_down.started:
+            self.stats.incomplete_responses += 1
+            if stream.requests:
+                stream.requests.popleft()  # the request it answers: one exchange, counted once
+        self.stats.incomplete_requests += int(stream.cut_up.started)
         return found
 
 
@@ -243,11 +285,9 @@ def _finish(cutter: MessageCutter, time_ns: int) -> Message | None:
         return None
 
 
-def _gor_id(stream: _Stream, request: Message) -> str:
+def _gor_id(stream: _Stream, number: int) -> str:
     """GoReplay's id shape: client port, server port, client IPv4 (or IPv6's last 4 bytes),
-    then 4 bytes of the request's capture time (GoReplay uses the TCP ack)."""
+    then 4 bytes that GoReplay takes from the TCP ack; here the exchange's number in the
+    capture, so that pipelined requests (which share an ack) still get distinct ids."""
     address = ipaddress.ip_address(stream.client[0]).packed[-4:]
-    return (
-        f"{stream.client[1]:04x}{stream.server[1]:04x}{address.hex()}"
-        f"{request.first_ns & 0xFFFFFFFF:08x}"
-    )
+    return f"{stream.client[1]:04x}{stream.server[1]:04x}{address.hex()}{number & 0xFFFFFFFF:08x}"

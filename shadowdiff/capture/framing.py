@@ -39,6 +39,7 @@ class MessageCutter:
         self._raw = bytearray()
         self._first_ns = 0
         self.started = False  # a message has begun (its head may be incomplete)
+        self.cut = 0  # messages cut so far
 
     def feed(self, data: bytes, time_ns: int) -> list[Message]:
         messages: list[Message] = []
@@ -101,6 +102,7 @@ class MessageCutter:
         end = len(self._raw) - len(rest)
         message = Message(bytes(self._raw[:end]), self._first_ns, time_ns, switched)
         self.started, self._parser, self._raw = False, None, bytearray()
+        self.cut += 1
         return message, rest
 
 
@@ -108,7 +110,8 @@ def _new_parser(is_response: bool, method: bytes) -> h11.Connection:
     if not is_response:
         return h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
     parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
-    headers = [(b"Host", b"capture")]
+    # Offer an upgrade so that h11 takes a 101 answer (ignored by any other answer).
+    headers = [(b"Host", b"capture"), (b"Upgrade", b"capture")]
     if method != b"HEAD" and method != b"GET":
         headers.append((b"Content-Length", b"0"))
     parser.send(h11.Request(method=method, target=b"/", headers=headers))

@@ -61,19 +61,29 @@ def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None])
     return assembler.stats
 
 
+DRAIN_SECONDS = 1.0  # after a stop, packets already captured still reach the file
+
+
 @contextmanager
 def _stop_signals(duration: float | None) -> Iterator[None]:
-    """SIGTERM and the --duration timer stop the capture like Ctrl-C does."""
+    """Ctrl-C, SIGTERM and the --duration timer stop the capture: first they let what tshark
+    already captured drain for DRAIN_SECONDS, then (or at a second signal) it stops."""
+    draining = False
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        raise _Stop
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal draining
+        if draining:
+            raise _Stop
+        draining = True
+        signal.setitimer(signal.ITIMER_REAL, DRAIN_SECONDS)
 
-    previous = signal.signal(signal.SIGTERM, stop), signal.signal(signal.SIGALRM, stop)
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
     if duration:
         signal.setitimer(signal.ITIMER_REAL, duration)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGALRM, previous[1])
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -41,57 +41,80 @@ class Chunk:
 
 @dataclass(slots=True)
 class Direction:
-    """One direction of a connection: next expected sequence number and early segments."""
+    """One direction of a connection: next expected sequence number and early bytes, held by
+    the sequence number of their first byte."""
 
     next_seq: int | None = None
-    early: dict[int, Segment] = field(default_factory=dict)
+    early: dict[int, Chunk] = field(default_factory=dict)
     retransmissions: int = 0
     gap: bool = False  # bytes were lost: what follows cannot be framed
     finished: bool = False
+    fin_seq: int | None = None  # where the FIN is, once seen
+
+    @property
+    def ended(self) -> bool:
+        """The FIN was seen and every byte before it is in."""
+        return self.fin_seq is not None and self.fin_seq == self.next_seq
 
     def push(self, segment: Segment) -> list[Chunk]:
         """The bytes this segment makes available in order (maybe none, maybe several)."""
+        start = (segment.seq + (1 if segment.syn else 0)) % SEQ_SPACE  # a SYN's data follows it
         if self.next_seq is None:
-            self.next_seq = (segment.seq + (1 if segment.syn else 0)) % SEQ_SPACE
-            if segment.syn and not segment.payload:
-                return []
+            self.next_seq = start
+        if segment.fin:
+            self.fin_seq = (start + len(segment.payload)) % SEQ_SPACE
         if not segment.payload:
             return []
-        offset = _distance(self.next_seq, segment.seq)
+        chunk, offset = Chunk(segment.payload, segment.time_ns), _distance(self.next_seq, start)
         if offset < 0:
-            return self._overlap(segment, -offset)
+            return self._overlap(chunk, -offset)
         if offset > 0:
-            if len(self.early) < MAX_EARLY:
-                self.early[segment.seq] = segment
-            else:
-                self.gap = True
+            self._hold(start, chunk)
             return []
-        return self._take(segment)
+        return self._take(chunk)
 
-    def _overlap(self, segment: Segment, behind: int) -> list[Chunk]:
-        if behind >= len(segment.payload):
+    def _overlap(self, chunk: Chunk, behind: int) -> list[Chunk]:
+        if behind >= len(chunk.data):
             self.retransmissions += 1
             return []
-        fresh = Segment(
-            segment.stream,
-            segment.time_ns,
-            segment.src,
-            segment.sport,
-            segment.dst,
-            segment.dport,
-            (segment.seq + behind) % SEQ_SPACE,
-            segment.payload[behind:],
-        )
-        return self._take(fresh)
+        return self._take(Chunk(chunk.data[behind:], chunk.time_ns))
 
-    def _take(self, segment: Segment) -> list[Chunk]:
-        chunks = [Chunk(segment.payload, segment.time_ns)]
-        assert self.next_seq is not None
-        self.next_seq = (self.next_seq + len(segment.payload)) % SEQ_SPACE
-        while (following := self.early.pop(self.next_seq, None)) is not None:
-            chunks.append(Chunk(following.payload, following.time_ns))
-            self.next_seq = (self.next_seq + len(following.payload)) % SEQ_SPACE
+    def _hold(self, start: int, chunk: Chunk) -> None:
+        held = self.early.get(start)
+        if held is not None and len(held.data) >= len(chunk.data):
+            self.retransmissions += 1
+        elif held is None and len(self.early) >= MAX_EARLY:
+            self.gap = True
+        else:
+            self.early[start] = chunk
+
+    def _take(self, chunk: Chunk) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        following: Chunk | None = chunk
+        while following is not None:
+            chunks.append(following)
+            assert self.next_seq is not None
+            self.next_seq = (self.next_seq + len(following.data)) % SEQ_SPACE
+            following = self._next_held()
         return chunks
+
+    def _next_held(self) -> Chunk | None:
+        """The held bytes that continue the stream (trimmed when a retransmission of another
+        size overlapped them); held bytes now wholly behind are dropped as retransmissions."""
+        assert self.next_seq is not None
+        if not self.early:
+            return None
+        if (exact := self.early.pop(self.next_seq, None)) is not None:
+            return exact
+        for start in list(self.early):
+            behind = -_distance(self.next_seq, start)
+            if behind < 0:
+                continue
+            held = self.early.pop(start)
+            if behind < len(held.data):
+                return Chunk(held.data[behind:], held.time_ns)
+            self.retransmissions += 1
+        return None
 
     def close(self) -> bool:
         """End of the direction; True when bytes were missing (held segments never joined)."""

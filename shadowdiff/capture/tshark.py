@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyshark
+from pyshark.tshark.tshark import get_all_tshark_interfaces_names
 
 from shadowdiff.capture.tcp import Segment
 from shadowdiff.errors import EnvironmentProblem, InputError
@@ -119,25 +120,30 @@ class _ReadyWatch(logging.Handler):
             self.last_error = message
 
 
+def check_interfaces(interfaces: list[str], tshark_path: str) -> None:
+    """Each interface exists and can be listed (`tshark -D`), or one line says what is wrong."""
+    known = {name.lower() for name in get_all_tshark_interfaces_names(tshark_path)}
+    missing = [name for name in interfaces if name.lower() not in known and not name.isdigit()]
+    if missing:
+        raise EnvironmentProblem(
+            f"--interface {', '.join(missing)}: no such interface, or no permission to capture "
+            "on it (run as root, or give dumpcap CAP_NET_RAW and CAP_NET_ADMIN); "
+            f"available: {', '.join(sorted(known)[:12])}"
+        )
+
+
 def live_segments(
     interfaces: list[str], bpf_filter: str, on_ready: Callable[[], None]
 ) -> Generator[Segment, None, None]:
     """Segments captured live, until the caller stops iterating (or the capture fails).
     `on_ready` is called once dumpcap reports it is capturing."""
-    require_tshark()
-    try:
-        capture = pyshark.LiveCapture(
-            interface=interfaces,
-            bpf_filter=bpf_filter,
-            use_ek=True,
-            custom_parameters=TSHARK_PARAMETERS,
-        )
-    except pyshark.capture.live_capture.UnknownInterfaceException as exc:
-        raise EnvironmentProblem(
-            f"--interface {','.join(interfaces)}: {_first_line(exc)}"
-            " (or no permission to list it: run as root or give dumpcap"
-            " CAP_NET_RAW,CAP_NET_ADMIN)"
-        ) from None
+    check_interfaces(interfaces, require_tshark())
+    capture = pyshark.LiveCapture(
+        interface=interfaces,
+        bpf_filter=bpf_filter,
+        use_ek=True,
+        custom_parameters=TSHARK_PARAMETERS,
+    )
     watch = _ReadyWatch(on_ready)
     capture._log.addHandler(watch)  # pyshark logs dumpcap's stderr on its own logger
     capture._log.setLevel(logging.DEBUG)

@@ -1,0 +1,260 @@
+"""`shadowdiff record` with real tshark capturing real traffic on `lo` (CI runs as root and
+installs tshark: a missing tshark fails these tests, it does not skip them)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import h11
+import pytest
+
+from shadowdiff.gorfile import read_gor
+from tests.servers import RawServer
+
+LARGE = b'{"blob": "' + b"x" * 250_000 + b'"}'
+GZIPPED = gzip.compress(b'{"items": [1, 2, 3]}' * 50, mtime=0)
+Recorder = tuple[RawServer, Path, "subprocess.Popen[str]"]
+
+
+def respond(raw: bytes, conn: socket.socket) -> None:
+    """Answers by path: chunked, gzip, large, or a small JSON body."""
+    path = raw.split(b" ", 2)[1]
+    if path.startswith(b"/chunked"):
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b'Transfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n'
+        )
+    elif path.startswith(b"/gzip"):
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip"
+            b"\r\nContent-Length: %d\r\n\r\n%s" % (len(GZIPPED), GZIPPED)
+        )
+    elif path.startswith(b"/large"):
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(LARGE), LARGE)
+        )
+    else:
+        body = b'{"path": "%s"}' % path
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+
+
+def request(path: str, *headers: str, body: bytes = b"", port: int) -> bytes:
+    lines = [
+        f"{'POST' if body else 'GET'} {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "User-Agent: live-test/1.0",
+        *headers,
+    ]
+    if body and not any(h.lower().startswith("transfer-encoding") for h in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def read_responses(sock: socket.socket, count: int) -> None:
+    """Read `count` whole responses (h11 finds their ends)."""
+    for _ in range(count):
+        parser = h11.Connection(h11.CLIENT)
+        parser.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+        parser.send(h11.EndOfMessage())
+        while not isinstance(event := parser.next_event(), h11.EndOfMessage):
+            if event is h11.NEED_DATA:
+                parser.receive_data(sock.recv(65536))
+
+
+def talk(port: int, requests: list[bytes], pipelined: bool = False) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        if pipelined:
+            sock.sendall(b"".join(requests))
+            read_responses(sock, len(requests))
+            return
+        for raw in requests:
+            sock.sendall(raw)
+            read_responses(sock, 1)
+
+
+def expect_continue(port: int) -> bytes:
+    """A request sent as a client waiting for `100 Continue` sends it; its bytes."""
+    body = b'{"upload": "' + b"y" * 5000 + b'"}'
+    head = (
+        f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head)
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        read_responses(sock, 1)
+    return head + body
+
+
+def wait_for_line(child: subprocess.Popen[str], text: str, timeout: float) -> None:
+    assert child.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([child.stderr], [], [], 0.2)
+        if ready:
+            line = child.stderr.readline()
+            seen.append(line)
+            if text in line:
+                return
+            if not line and child.poll() is not None:
+                break
+    raise AssertionError(f"no {text!r} from record: {''.join(seen)}")
+
+
+def start_record(port: int, out: Path, *flags: str) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "shadowdiff",
+        "record",
+        "-i",
+        "lo",
+        "-p",
+        str(port),
+        "-o",
+        str(out),
+        *flags,
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_line(child, "capturing on lo", timeout=30)
+    return child
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[Recorder]:
+    out = tmp_path / "live.gor"
+    with RawServer(respond) as server:
+        child = start_record(server.port, out)
+        yield server, out, child
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_recorded_bytes_equal_sent_bytes_and_every_request_has_its_response(
+    recorder: Recorder,
+) -> None:
+    server, out, child = recorder
+    port = server.port
+    fresh = request("/fresh", "Connection: close", port=port)
+    talk(port, [fresh])
+    keep_alive = [request(f"/keep/{i}", port=port) for i in range(5)]
+    talk(port, keep_alive)
+    pipelined = [request(f"/pipe/{i}", port=port) for i in range(3)]
+    talk(port, pipelined, pipelined=True)
+    chunked = request(
+        "/chunked",
+        "Transfer-Encoding: chunked",
+        body=b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        port=port,
+    )
+    gz = request("/gzip", "Accept-Encoding: gzip", port=port)
+    large_post = request("/large", body=b"z" * 300_000, port=port)
+    talk(port, [chunked, gz, large_post])
+    sent = [fresh, *keep_alive, *pipelined, chunked, gz, large_post, expect_continue(port)]
+    child.send_signal(signal.SIGINT)  # right away: record drains what tshark still holds
+    stdout, stderr = child.communicate(timeout=30)
+    assert child.returncode == 0, stderr
+    assert f"recorded {len(sent)} exchanges" in stdout
+    assert "lost 0" in stderr
+
+    records = list(read_gor(out, on_problem=lambda p: pytest.fail(str(p))))
+    requests = {r.id: r.payload for r in records if r.type == 1}
+    responses = {r.id: r.payload for r in records if r.type == 2}
+    assert sorted(requests.values()) == sorted(sent)
+    assert sorted(server.received) == sorted(sent)
+    assert requests.keys() == responses.keys()
+    by_request = {requests[i]: responses[i] for i in requests}
+    assert by_request[large_post].endswith(LARGE)
+    assert by_request[gz].endswith(GZIPPED)
+    assert by_request[sent[-1]].startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
+
+
+def test_record_stops_after_duration_even_without_traffic(tmp_path: Path) -> None:
+    out = tmp_path / "idle.gor"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shadowdiff",
+            "record",
+            "-i",
+            "lo",
+            "-p",
+            "9",
+            "-o",
+            str(out),
+            "--duration",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "capturing on lo" in done.stderr and "recorded 0 exchanges" in done.stdout
+    assert out.exists() and out.read_bytes() == b""
+
+
+def test_without_tshark_record_exits_3_with_what_to_install(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # no tshark on this PATH
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shadowdiff",
+            "record",
+            "-i",
+            "lo",
+            "-p",
+            "80",
+            "-o",
+            str(tmp_path / "x.gor"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert done.stderr.strip() == (
+        "shadowdiff: error: tshark not found: install it (Debian/Ubuntu: apt-get install tshark)"
+    )
+
+
+def test_unknown_interface_exits_3(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shadowdiff",
+            "record",
+            "-i",
+            "nosuchif0",
+            "-p",
+            "80",
+            "-o",
+            str(tmp_path / "x.gor"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--interface nosuchif0" in lines[0]
