@@ -4,6 +4,7 @@ Ctrl-C or SIGTERM, with everything captured so far written and the losses counte
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from types import FrameType
 
 from shadowdiff.capture.assemble import Assembler, CaptureStats
 from shadowdiff.capture.recording import assemble, gor_records
+from shadowdiff.capture.tcp import Segment
 from shadowdiff.capture.tshark import live_segments
 from shadowdiff.gorfile import GorWriter
 
@@ -38,13 +40,14 @@ def capture_filter(ports: list[int], extra: str | None) -> str:
 
 def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None]) -> CaptureStats:
     assembler = Assembler(set(settings.ports))
+    stopper = _Stopper()
     segments = live_segments(
         settings.interfaces, capture_filter(settings.ports, settings.bpf), on_ready
     )
     written = 0
-    with GorWriter(output) as writer, _stop_signals(settings.duration):
+    with GorWriter(output) as writer, stopper.installed(settings.duration):
         try:
-            for captured in assemble(segments, assembler):
+            for captured in assemble(stopper.watch(segments), assembler):
                 for record_ in gor_records(captured):
                     writer.write(record_)
                 writer.flush()
@@ -61,29 +64,46 @@ def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None])
     return assembler.stats
 
 
-DRAIN_SECONDS = 1.0  # after a stop, packets already captured still reach the file
+class _Stopper:
+    """Ctrl-C, SIGTERM and the --duration timer stop a capture in two steps: first the
+    packets tshark already holds keep coming until none has arrived for QUIET seconds (at
+    most MAX_DRAIN), so nothing captured is lost; a second Ctrl-C or SIGTERM stops at once."""
 
+    QUIET, MAX_DRAIN, TICK = 3.0, 20.0, 0.25
 
-@contextmanager
-def _stop_signals(duration: float | None) -> Iterator[None]:
-    """Ctrl-C, SIGTERM and the --duration timer stop the capture: first they let what tshark
-    already captured drain for DRAIN_SECONDS, then (or at a second signal) it stops."""
-    draining = False
+    def __init__(self) -> None:
+        self.draining_since: float | None = None
+        self.last_packet = time.monotonic()
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal draining
-        if draining:
+    def watch(self, segments: Iterator[Segment]) -> Iterator[Segment]:
+        for segment in segments:
+            self.last_packet = time.monotonic()
+            yield segment
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if self.draining_since is None:
+            self.draining_since = now
+        elif (
+            signum != signal.SIGALRM
+            or now - self.last_packet >= self.QUIET
+            or now - self.draining_since >= self.MAX_DRAIN
+        ):
             raise _Stop
-        draining = True
-        signal.setitimer(signal.ITIMER_REAL, DRAIN_SECONDS)
+        signal.setitimer(signal.ITIMER_REAL, self.TICK)
 
-    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
-    previous = {sig: signal.signal(sig, stop) for sig in handled}
-    if duration:
-        signal.setitimer(signal.ITIMER_REAL, duration)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    def _drained(self, now: float, since: float) -> bool:
+        return now - self.last_packet >= self.QUIET or now - since >= self.MAX_DRAIN
+
+    @contextmanager
+    def installed(self, duration: float | None) -> Iterator[None]:
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+        previous = {sig: signal.signal(sig, self.on_signal) for sig in handled}
+        if duration:
+            signal.setitimer(signal.ITIMER_REAL, duration)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -64,18 +64,22 @@ def request(path: str, *headers: str, body: bytes = b"", port: int) -> bytes:
 
 
 def read_responses(sock: socket.socket, count: int) -> None:
-    """Read `count` whole responses (h11 finds their ends)."""
+    """Read `count` whole responses (h11 finds their ends; bytes past one are the next's)."""
+    leftover = b""
     for _ in range(count):
         parser = h11.Connection(h11.CLIENT)
         parser.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
         parser.send(h11.EndOfMessage())
+        if leftover:  # (empty bytes would mean end of stream to h11)
+            parser.receive_data(leftover)
         while not isinstance(event := parser.next_event(), h11.EndOfMessage):
             if event is h11.NEED_DATA:
                 parser.receive_data(sock.recv(65536))
+        leftover = bytes(parser.trailing_data[0])
 
 
 def talk(port: int, requests: list[bytes], pipelined: bool = False) -> None:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         if pipelined:
             sock.sendall(b"".join(requests))
             read_responses(sock, len(requests))
@@ -92,7 +96,7 @@ def expect_continue(port: int) -> bytes:
         f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nExpect: 100-continue\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", port)) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head)
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(body)
