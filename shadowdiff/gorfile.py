@@ -136,11 +136,20 @@ def merge_gor(paths: Iterable[Path], on_problem: OnProblem) -> Iterator[GorRecor
 
 
 class GorWriter(AbstractContextManager["GorWriter"]):
-    """Append records to a .gor file (gzip when the name ends in .gz)."""
+    """Write records to a .gor file (gzip when the name ends in .gz).
 
-    def __init__(self, path: Path, append: bool = False) -> None:
+    `atomic`: write beside the file and put it in place only when the writer closes without
+    an exception, so a failed conversion never leaves half a file or clobbers an old one.
+    """
+
+    def __init__(self, path: Path, append: bool = False, atomic: bool = False) -> None:
         self.path = path
-        self._stream = open_gor(path, "ab" if append else "wb")
+        self._partial = path.with_name(path.name + ".partial") if atomic else None
+        target = self._partial or path
+        if self._partial is not None and path.name.endswith(".gz"):
+            target = path.with_name(path.name.removesuffix(".gz") + ".partial.gz")
+            self._partial = target
+        self._stream = open_gor(target, "ab" if append else "wb")
         self.count = 0
 
     def write(self, record: GorRecord) -> None:
@@ -153,8 +162,13 @@ class GorWriter(AbstractContextManager["GorWriter"]):
     def close(self) -> None:
         self._stream.close()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
         self.close()
+        if self._partial is not None:
+            if kind is None:
+                self._partial.replace(self.path)
+            else:
+                self._partial.unlink(missing_ok=True)
 
 
 def write_gor(path: Path, records: Iterable[GorRecord]) -> int:

@@ -24,7 +24,7 @@ def import_file(source: Path, output: Path, ports: set[int]) -> str:
 
 def _import_har(source: Path, output: Path) -> str:
     entries = answered = 0
-    with GorWriter(output) as writer:
+    with GorWriter(output, atomic=True) as writer:
         for request, response in read_har(source):
             writer.write(request)
             entries += 1

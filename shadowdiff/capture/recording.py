@@ -41,7 +41,7 @@ def assemble(segments: Iterable[Segment], assembler: Assembler) -> Iterator[Capt
 def write_captured(segments: Iterable[Segment], ports: set[int], output: Path) -> CaptureStats:
     """Assemble segments and write each exchange to a .gor file as it completes."""
     assembler = Assembler(ports)
-    with GorWriter(output) as writer:
+    with GorWriter(output, atomic=True) as writer:
         for captured in assemble(segments, assembler):
             for record in gor_records(captured):
                 writer.write(record)

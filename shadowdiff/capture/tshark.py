@@ -61,9 +61,9 @@ def file_segments(path: Path, display_filter: str = "tcp") -> Iterator[Segment]:
             if (segment := to_segment(packet)) is not None:
                 yield segment
     except pyshark.capture.capture.TSharkCrashException as exc:
-        raise InputError(f"{path}: tshark cannot read it: {_first_line(exc)}") from None
+        raise InputError(f"{path}: tshark cannot read it: {_tshark_error(exc)}") from None
     finally:
-        capture.close()
+        _close(capture)
 
 
 def to_segment(packet: Any) -> Segment | None:
@@ -98,6 +98,22 @@ def epoch_ns(text: str) -> int:
 
 def _text(value: Any) -> str:
     return str(getattr(value, "value", value))
+
+
+def _close(capture: Any) -> None:
+    """Close a pyshark capture whose tshark may have failed (the failure was reported)."""
+    try:
+        capture.close()
+    except pyshark.capture.capture.TSharkCrashException:
+        capture._running_processes.clear()  # or pyshark's __del__ raises it again
+
+
+def _tshark_error(exc: BaseException) -> str:
+    """tshark's own last error line, from pyshark's crash report."""
+    for line in str(exc).splitlines():
+        if line.startswith("Last error line:") and line.removeprefix("Last error line:").strip():
+            return line.removeprefix("Last error line:").strip()
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -152,7 +168,7 @@ def live_segments(
             if (segment := to_segment(packet)) is not None:
                 yield segment
     except pyshark.capture.capture.TSharkCrashException as exc:
-        detail = watch.last_error or _first_line(exc)
+        detail = watch.last_error or _tshark_error(exc)
         raise EnvironmentProblem(f"capture failed: {detail}") from None
     finally:
-        capture.close()
+        _close(capture)
