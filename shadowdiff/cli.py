@@ -142,6 +142,12 @@ def gate_options(command: Callable[..., None]) -> Callable[..., None]:
                 "--allow-errors", is_flag=True, help="Errors alone do not fail an endpoint."
             ),
             click.option(
+                "--max-lost",
+                type=click.IntRange(min=0),
+                default=None,
+                help="Fail when the capture (tee) lost or shed more exchanges than this.",
+            ),
+            click.option(
                 "--rules",
                 "rules_dir",
                 type=click.Path(path_type=Path),
@@ -155,10 +161,10 @@ def gate_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def gate_policy(
-    max_diff_rate: float | None, allow_errors: bool, rules_dir: Path | None
+    max_diff_rate: float | None, allow_errors: bool, rules_dir: Path | None, max_lost: int | None
 ) -> GatePolicy:
     thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
-    return GatePolicy(thresholds, max_diff_rate, allow_errors)
+    return GatePolicy(thresholds, max_diff_rate, allow_errors, max_lost)
 
 
 @cli.command()
@@ -181,6 +187,7 @@ def gate_policy(
 def gate(
     max_diff_rate: float | None,
     allow_errors: bool,
+    max_lost: int | None,
     rules_dir: Path | None,
     as_json: bool,
     junit: Path | None,
@@ -190,7 +197,9 @@ def gate(
 ) -> None:
     """Exit 0 when the run passes, 1 when it fails."""
     store = open_store(db, create=False)
-    result = summarize_run(store, run_name, gate_policy(max_diff_rate, allow_errors, rules_dir))
+    result = summarize_run(
+        store, run_name, gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost)
+    )
     write_ci_outputs(store, result, junit, markdown)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -233,6 +242,7 @@ def report(
     name_glob: str | None,
     max_diff_rate: float | None,
     allow_errors: bool,
+    max_lost: int | None,
     rules_dir: Path | None,
     db: Path,
     run_name: str | None,
@@ -243,7 +253,7 @@ def report(
         window = parse_window(since) if since else None
         path = write_trend(store, last, window, output, name_glob)
     else:
-        policy = gate_policy(max_diff_rate, allow_errors, rules_dir)
+        policy = gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost)
         path = write_report(store, run_name, policy, output)
     click.echo(f"report written to {path}")
 
@@ -283,6 +293,13 @@ def report(
 @click.option(
     "--count", type=click.IntRange(min=1), default=None, help="Stop after this many exchanges."
 )
+@click.option(
+    "--stats",
+    "stats_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the capture's counts (losses by reason) as JSON to this file.",
+)
 def record(
     interfaces: tuple[str, ...],
     ports: tuple[int, ...],
@@ -290,6 +307,7 @@ def record(
     output: Path,
     duration: float | None,
     count: int | None,
+    stats_path: Path | None,
 ) -> None:
     """Capture requests and origin responses passively (tshark) into a .gor file."""
     from shadowdiff.capture.session import RecordSettings
@@ -303,8 +321,89 @@ def record(
         )
 
     stats = record_traffic(settings, output, ready)
-    click.echo(f"recorded {stats.exchanges} exchanges to {output}")
+    if stats_path is not None:
+        stats_path.write_text(json.dumps(stats.as_json()), encoding="utf-8")
+    click.echo(f"recorded {stats.exchanges} exchanges to {output}", err=str(output) == "-")
     click.echo(stats.summary(), err=True)
+
+
+@cli.command()
+@click.option(
+    "--interface",
+    "-i",
+    "interfaces",
+    multiple=True,
+    required=True,
+    help="Interface to capture on (repeatable).",
+)
+@click.option(
+    "--port",
+    "-p",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    required=True,
+    help="Production port whose traffic to tee (repeatable).",
+)
+@click.option("--bpf", default=None, help="Extra BPF expression, ANDed with the ports.")
+@click.option("--target", required=True, help="Candidate base URL, e.g. http://staging:8080.")
+@click.option("--baseline", default=None, help="Live baseline URL (instead of the captured one).")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True)
+@click.option("--keep-host", is_flag=True, help="Send the captured Host header unchanged.")
+@click.option(
+    "--queue",
+    "queue_size",
+    type=click.IntRange(1, 1_000_000),
+    default=1000,
+    show_default=True,
+    help="Captured exchanges waiting for the target; beyond: shed.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Stop after this many seconds.",
+)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@db_option
+@rules_option
+@run_option
+def tee(
+    interfaces: tuple[str, ...],
+    ports: tuple[int, ...],
+    bpf: str | None,
+    target: str,
+    baseline: str | None,
+    concurrency: int,
+    timeout: float,
+    keep_host: bool,
+    queue_size: int,
+    duration: float | None,
+    quiet: bool,
+    db: Path,
+    rules_dir: Path,
+    run_name: str | None,
+) -> None:
+    """Capture live traffic, replay each request to --target at once, compare, store."""
+    from shadowdiff.replay.tee import TeeSettings, run_tee
+
+    settings = ReplaySettings(
+        parse_target(target),
+        parse_target(baseline, "--baseline") if baseline else None,
+        concurrency,
+        timeout,
+        keep_host,
+    )
+    teeing = TeeSettings(list(interfaces), list(ports), bpf, queue_size, duration)
+    outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
+    click.echo(
+        f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
+        f"({counts or 'none'}) stored in {db}"
+    )
+    if outcome.status == "interrupted":
+        raise SystemExit(INTERRUPTED)
 
 
 @cli.command("import")

@@ -15,6 +15,7 @@ class GatePolicy:
     thresholds: dict[str, float] = field(default_factory=dict)
     max_diff_rate: float | None = None
     allow_errors: bool = False
+    max_lost: int | None = None  # capture losses (tee) above this fail the run
 
     def threshold(self, endpoint: str) -> float:
         if endpoint in self.thresholds:
@@ -57,6 +58,7 @@ class GateResult:
     reasons: list[str]
     endpoints: list[EndpointGate]
     uncompared: int = 0  # no baseline (none recorded, no --baseline): assertions only
+    lost: int = 0  # exchanges the capture lost or shed (tee), by the run's own count
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +103,13 @@ def evaluate_endpoint(
 
 
 def evaluate_gate(
-    run: str, status: str, unreadable: int, endpoints: list[EndpointGate], uncompared: int = 0
+    run: str,
+    status: str,
+    unreadable: int,
+    endpoints: list[EndpointGate],
+    uncompared: int = 0,
+    lost: int = 0,
+    max_lost: int | None = None,
 ) -> GateResult:
     ordered = sorted(endpoints, key=lambda e: (e.passed, -e.diff_rate * e.exchanges, e.endpoint))
     total = {
@@ -113,6 +121,8 @@ def evaluate_gate(
         reasons.append(f"the run is {status}, not finished")
     if not total["exchanges"]:
         reasons.append("the run has no exchanges")
+    if max_lost is not None and lost > max_lost:
+        reasons.append(f"the capture lost {lost} exchange(s), more than --max-lost {max_lost}")
     return GateResult(
         run,
         not reasons,
@@ -127,4 +137,5 @@ def evaluate_gate(
         reasons,
         ordered,
         uncompared,
+        lost,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -87,6 +88,28 @@ def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
+class RecordSplitter:
+    """Splits a byte stream at record separators as blocks arrive (pure: feed bytes in,
+    get (offset, record bytes) out); `rest` is what follows the last separator."""
+
+    def __init__(self) -> None:
+        self._buffer, self._offset = bytearray(), 0
+
+    def feed(self, block: bytes) -> list[tuple[int, bytes]]:
+        scan = max(0, len(self._buffer) - len(SEPARATOR) + 1)  # earlier bytes were searched
+        self._buffer += block
+        found, start = [], 0
+        while (end := self._buffer.find(SEPARATOR, max(start, scan))) >= 0:
+            found.append((self._offset + start, bytes(self._buffer[start:end])))
+            start = end + len(SEPARATOR)
+        del self._buffer[:start]
+        self._offset += start
+        return found
+
+    def rest(self) -> tuple[int, bytes]:
+        return self._offset, bytes(self._buffer)
+
+
 def iter_chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
     """Yield (offset, record bytes, complete) split at separators, reading in blocks.
 
@@ -94,18 +117,13 @@ def iter_chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
     before a truncation or corruption raises.
     """
     read = getattr(stream, "read1", stream.read)
-    buffer, offset = bytearray(), 0
+    splitter = RecordSplitter()
     while block := read(BLOCK):
-        scan = max(0, len(buffer) - len(SEPARATOR) + 1)  # earlier bytes were searched already
-        buffer += block
-        start = 0
-        while (end := buffer.find(SEPARATOR, max(start, scan))) >= 0:
-            yield offset + start, bytes(buffer[start:end]), True
-            start = end + len(SEPARATOR)
-        del buffer[:start]
-        offset += start
-    if buffer.strip():
-        yield offset, bytes(buffer), False
+        for offset, chunk in splitter.feed(block):
+            yield offset, chunk, True
+    offset, rest = splitter.rest()
+    if rest.strip():
+        yield offset, rest, False
 
 
 def read_gor(path: Path, on_problem: OnProblem) -> Iterator[GorRecord]:
@@ -149,7 +167,12 @@ class GorWriter(AbstractContextManager["GorWriter"]):
         if self._partial is not None and path.name.endswith(".gz"):
             target = path.with_name(path.name.removesuffix(".gz") + ".partial.gz")
             self._partial = target
-        self._stream = open_gor(target, "ab" if append else "wb")
+        self._to_stdout = str(path) == "-"  # GoReplay's --output-stdout: the same framing
+        if self._to_stdout:
+            self._partial = None
+        self._stream = (
+            sys.stdout.buffer if self._to_stdout else open_gor(target, "ab" if append else "wb")
+        )
         self.count = 0
 
     def write(self, record: GorRecord) -> None:
@@ -160,7 +183,10 @@ class GorWriter(AbstractContextManager["GorWriter"]):
         self._stream.flush()
 
     def close(self) -> None:
-        self._stream.close()
+        if self._to_stdout:
+            self._stream.flush()
+        else:
+            self._stream.close()
 
     def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
         self.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlite_utils import Database
 
 from shadowdiff.gate import EndpointGate, GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
@@ -20,7 +22,7 @@ TOP_FIELDS = 5
 def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> GateResult:
     run = find_run(db, run_name)
     if not policy.thresholds:
-        policy = GatePolicy(run.thresholds, policy.max_diff_rate, policy.allow_errors)
+        policy = replace(policy, thresholds=run.thresholds)
     fields, errors = field_counts(db, run.id), error_reasons(db, run.id)
     asserts = assertion_failures(db, run.id)
     endpoints = [
@@ -35,7 +37,10 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
         for endpoint, verdicts in verdict_counts(db, run.id).items()
     ]
     uncompared = uncompared_count(db, run.id)
-    return evaluate_gate(run.name, run.status, run.problems, endpoints, uncompared)
+    lost = int(run.traffic.get("lost", 0))
+    return evaluate_gate(
+        run.name, run.status, run.problems, endpoints, uncompared, lost, policy.max_lost
+    )
 
 
 def format_gate(result: GateResult) -> str:
@@ -46,6 +51,8 @@ def format_gate(result: GateResult) -> str:
         f"errors {result.errors}, skipped {result.skipped}"
         + (f", unreadable records {result.unreadable}" if result.unreadable else ""),
     ]
+    if result.lost:
+        lines.append(f"  note: the capture lost {result.lost} exchange(s) (see the run's traffic)")
     if result.uncompared:
         lines.append(
             f"  note: {result.uncompared} exchange(s) had no baseline response (none "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from shadowdiff.capture.framing import FramingError, Message, MessageCutter
 from shadowdiff.capture.tcp import Direction, Segment
@@ -42,6 +42,9 @@ class CaptureStats:
     not_http: int = 0
     streams_given_up: int = 0
     kernel_dropped: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "lost": self.lost}
 
     def summary(self) -> str:
         """The loss accounting, one line."""

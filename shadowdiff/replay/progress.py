@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console
@@ -20,6 +21,7 @@ class ReplayProgress:
 
     def __init__(self, enabled: bool = True, total: int | None = None) -> None:
         self.counts: Counter[str] = Counter()
+        self.extra: Callable[[], str] | None = None  # more live counts (tee: captured, shed)
         self._console = Console(stderr=True)
         self._live = enabled and sys.stderr.isatty()
         self._plain = enabled and not self._live
@@ -35,7 +37,8 @@ class ReplayProgress:
 
     def summary(self) -> str:
         parts = [f"{verdict} {self.counts[verdict]}" for verdict in VERDICTS]
-        return f"{self.counts.total()} exchanges: " + ", ".join(parts)
+        text = f"{self.counts.total()} exchanges: " + ", ".join(parts)
+        return f"{text} | {self.extra()}" if self.extra is not None else text
 
     def record(self, verdict: str) -> None:
         self.counts[verdict] += 1

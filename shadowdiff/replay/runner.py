@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -34,6 +34,10 @@ _DONE = None
 log = logging.getLogger(__name__)
 
 
+ExchangeQueue = asyncio.Queue[Exchange | None]
+Producer = Callable[[ExchangeQueue], Awaitable[None]]
+
+
 async def replay_exchanges(
     exchanges: Iterable[Exchange],
     settings: ReplaySettings,
@@ -41,14 +45,31 @@ async def replay_exchanges(
     sink: Sink,
     stop: asyncio.Event,
 ) -> None:
-    queue: asyncio.Queue[Exchange | None] = asyncio.Queue(maxsize=settings.concurrency * 2)
+    """Replay an iterable of exchanges (a recording), feeding a bounded queue."""
+
+    async def produce(queue: ExchangeQueue) -> None:
+        await _produce(exchanges, queue, stop)
+
+    await replay_from(produce, settings, rules, sink, stop, settings.concurrency * 2)
+
+
+async def replay_from(
+    produce: Producer,
+    settings: ReplaySettings,
+    rules: RuleSet,
+    sink: Sink,
+    stop: asyncio.Event,
+    queue_size: int,
+) -> None:
+    """Workers replay what `produce` puts in a queue of `queue_size`, until it returns."""
+    queue: ExchangeQueue = asyncio.Queue(maxsize=queue_size)
     async with make_client(settings.concurrency, settings.timeout) as client:
         workers = [
             asyncio.create_task(_work(queue, client, settings, rules, sink, stop))
             for _ in range(settings.concurrency)
         ]
         try:
-            await _produce(exchanges, queue, stop)
+            await produce(queue)
             for _ in workers:
                 await queue.put(_DONE)
             await asyncio.gather(*workers)

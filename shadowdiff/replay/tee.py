@@ -1,0 +1,243 @@
+"""`shadowdiff tee`: live capture, each exchange replayed to the target as soon as it is
+captured, compared against the captured origin response, stored as a run.
+
+The capture runs as a child process (`shadowdiff record -o -`, .gor framing on its stdout,
+like GoReplay's `--output-stdout`), which keeps pyshark's own event loop apart from the
+replay's and lets a stop drain the capture first. Between the two, a bounded queue: when the
+target is slower than production, exchanges are shed and counted, memory does not grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shadowdiff.errors import EnvironmentProblem
+from shadowdiff.exchange import Exchange, Request, Response
+from shadowdiff.gorfile import REQUEST, RESPONSE, GorRecord, RecordSplitter, parse_record
+from shadowdiff.http1 import HttpParseError
+from shadowdiff.replay.progress import ReplayProgress
+from shadowdiff.replay.runner import ExchangeQueue, ReplaySettings, replay_from
+from shadowdiff.replay.session import SessionOutcome, check_targets, start_run
+from shadowdiff.rules import RuleSet
+from shadowdiff.store import ExchangeResult
+from shadowdiff.traffic.pairing import TrafficStats
+
+READ_SIZE = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class TeeSettings:
+    interfaces: list[str]
+    ports: list[int]
+    bpf: str | None = None
+    queue_size: int = 1000
+    duration: float | None = None
+
+
+@dataclass(slots=True)
+class TeeCounts:
+    captured: int = 0
+    shed: int = 0  # the target was slower than the traffic: not replayed, counted
+    unreadable: int = 0
+    capture: dict[str, int] = field(default_factory=dict)  # the capture's own loss counts
+
+    @property
+    def lost(self) -> int:
+        return self.shed + self.unreadable + int(self.capture.get("lost", 0))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "captured": self.captured,
+            "shed": self.shed,
+            "unreadable": self.unreadable,
+            "capture": self.capture,
+            "lost": self.lost,
+        }
+
+
+def capture_command(tee: TeeSettings, stats: Path) -> list[str]:
+    command = [sys.executable, "-m", "shadowdiff", "record", "-o", "-", "--stats", str(stats)]
+    for interface in tee.interfaces:
+        command += ["-i", interface]
+    for port in tee.ports:
+        command += ["-p", str(port)]
+    command += ["--bpf", tee.bpf] if tee.bpf else []
+    return command + (["--duration", str(tee.duration)] if tee.duration else [])
+
+
+def run_tee(
+    tee: TeeSettings,
+    settings: ReplaySettings,
+    rules: RuleSet,
+    db_path: Path,
+    run_name: str | None = None,
+    show_progress: bool = True,
+) -> SessionOutcome:
+    check_targets(settings)
+    writer = start_run(db_path, run_name, _run_row(tee, settings, rules))
+    counts = TeeCounts()
+    with ReplayProgress(show_progress) as progress:
+        progress.extra = lambda: f"captured {counts.captured}, shed {counts.shed}"
+
+        def sink(result: ExchangeResult) -> None:
+            writer.add(result)
+            progress.record(result.comparison.verdict)
+
+        try:
+            status = asyncio.run(_tee(tee, settings, rules, sink, counts))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.finish("failed", counts.as_json())
+            raise
+        writer.finish(status, counts.as_json())
+    stats = TrafficStats(requests=counts.captured, responses=counts.captured)
+    return SessionOutcome(writer.name, status, dict(progress.counts), stats, counts.unreadable)
+
+
+async def _tee(
+    tee: TeeSettings, settings: ReplaySettings, rules: RuleSet, sink: Any, counts: TeeCounts
+) -> str:
+    with tempfile.TemporaryDirectory(prefix="shadowdiff-tee-") as scratch:
+        stats_path = Path(scratch) / "capture.json"
+        child = await asyncio.create_subprocess_exec(
+            *capture_command(tee, stats_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        stop, errors = asyncio.Event(), _ChildErrors()
+        stderr_task = asyncio.create_task(errors.follow(child))
+        handled = _on_signals(child, stop)
+        try:
+            await replay_from(
+                lambda queue: _produce(child, queue, counts),
+                settings,
+                rules,
+                sink,
+                asyncio.Event(),
+                tee.queue_size,
+            )
+            code = await child.wait()
+        except asyncio.CancelledError:
+            return "interrupted"
+        finally:
+            _remove_signals(handled)
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await stderr_task
+        if code != 0 and not errors.ready:
+            raise EnvironmentProblem(errors.last or f"capture exited with {code}")
+        if stats_path.exists():
+            counts.capture = json.loads(stats_path.read_text(encoding="utf-8"))
+    return "finished" if code == 0 else "interrupted"  # a Ctrl-C that drained is a clean end
+
+
+class _ChildErrors:
+    """Follows the capture child's stderr: relays its announcements, keeps its last error."""
+
+    def __init__(self) -> None:
+        self.ready, self.last = False, ""
+
+    async def follow(self, child: asyncio.subprocess.Process) -> None:
+        assert child.stderr is not None
+        while line := (await child.stderr.readline()).decode(errors="replace").strip():
+            if "capturing on" in line:
+                self.ready = True
+                print(line, file=sys.stderr, flush=True)
+            elif line.startswith("capture:"):
+                print(line, file=sys.stderr, flush=True)
+            else:
+                self.last = line.removeprefix("shadowdiff: error: ")
+
+
+async def _produce(
+    child: asyncio.subprocess.Process, queue: ExchangeQueue, counts: TeeCounts
+) -> None:
+    """Captured records -> exchanges in the queue; shed (counted) when the queue is full."""
+    assert child.stdout is not None
+    splitter, requests = RecordSplitter(), dict[str, GorRecord]()
+    while block := await child.stdout.read(READ_SIZE):
+        for _, chunk in splitter.feed(block):
+            exchange = _exchange(chunk, requests, counts)
+            if exchange is None:
+                continue
+            counts.captured += 1
+            try:
+                queue.put_nowait(exchange)
+            except asyncio.QueueFull:
+                counts.shed += 1
+
+
+def _exchange(chunk: bytes, requests: dict[str, GorRecord], counts: TeeCounts) -> Exchange | None:
+    try:
+        record = parse_record(chunk)
+        if record.type == REQUEST:
+            requests[record.id] = record
+            return None
+        request = requests.pop(record.id, None) if record.type == RESPONSE else None
+        if request is None:
+            return None
+        return Exchange(
+            record.id,
+            Request.parse(request.payload),
+            Response.parse(record.payload),
+            request.timestamp,
+            max(0, record.timestamp - request.timestamp),
+        )
+    except (ValueError, HttpParseError):
+        counts.unreadable += 1
+        return None
+
+
+def _on_signals(child: asyncio.subprocess.Process, stop: asyncio.Event) -> list[signal.Signals]:
+    """First Ctrl-C/SIGTERM: the capture drains and ends, then the replay finishes what was
+    captured. A second one abandons everything in flight."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGINT)
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+            handled.append(sig)
+    return handled
+
+
+def _remove_signals(handled: list[signal.Signals]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in handled:
+        loop.remove_signal_handler(sig)
+
+
+def _run_row(tee: TeeSettings, settings: ReplaySettings, rules: RuleSet) -> dict[str, object]:
+    return {
+        "command": "tee",
+        "source": json.dumps(
+            [f"live: {','.join(tee.interfaces)} ports {','.join(map(str, tee.ports))}"]
+        ),
+        "target": settings.target.url,
+        "baseline": settings.baseline.url if settings.baseline else None,
+        "settings": json.dumps(
+            {
+                "concurrency": settings.concurrency,
+                "timeout": settings.timeout,
+                "keep_host": settings.keep_host,
+                "queue": tee.queue_size,
+            }
+        ),
+        "thresholds": json.dumps(rules.thresholds()),
+    }
