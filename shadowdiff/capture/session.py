@@ -14,7 +14,7 @@ from types import FrameType
 from shadowdiff.capture.assemble import Assembler, CaptureStats
 from shadowdiff.capture.recording import assemble, gor_records
 from shadowdiff.capture.tcp import Segment
-from shadowdiff.capture.tshark import live_segments
+from shadowdiff.capture.tshark import LiveSource
 from shadowdiff.gorfile import GorWriter
 
 
@@ -40,10 +40,9 @@ def capture_filter(ports: list[int], extra: str | None) -> str:
 
 def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None]) -> CaptureStats:
     assembler = Assembler(set(settings.ports))
-    stopper = _Stopper()
-    segments = live_segments(
-        settings.interfaces, capture_filter(settings.ports, settings.bpf), on_ready
-    )
+    source = LiveSource(settings.interfaces, capture_filter(settings.ports, settings.bpf), on_ready)
+    stopper = _Stopper(source)
+    segments = source.segments()
     written = 0
     with GorWriter(output) as writer, stopper.installed(settings.duration):
         try:
@@ -65,13 +64,15 @@ def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None])
 
 
 class _Stopper:
-    """Ctrl-C, SIGTERM and the --duration timer stop a capture in two steps: first the
-    packets tshark already holds keep coming until none has arrived for QUIET seconds (at
-    most MAX_DRAIN), so nothing captured is lost; a second Ctrl-C or SIGTERM stops at once."""
+    """Ctrl-C, SIGTERM and the --duration timer stop a capture in two steps: first every
+    packet already captured is delivered (tshark's capture file says how many are still to
+    come; without it, until QUIET seconds pass without one), at most MAX_DRAIN seconds;
+    then it stops. A second Ctrl-C or SIGTERM stops at once."""
 
-    QUIET, MAX_DRAIN, TICK = 3.0, 20.0, 0.25
+    QUIET, SETTLE, MAX_DRAIN, TICK = 3.0, 0.5, 30.0, 0.25
 
-    def __init__(self) -> None:
+    def __init__(self, source: LiveSource) -> None:
+        self.source = source
         self.draining_since: float | None = None
         self.last_packet = time.monotonic()
 
@@ -84,16 +85,18 @@ class _Stopper:
         now = time.monotonic()
         if self.draining_since is None:
             self.draining_since = now
-        elif (
-            signum != signal.SIGALRM
-            or now - self.last_packet >= self.QUIET
-            or now - self.draining_since >= self.MAX_DRAIN
-        ):
+        elif signum != signal.SIGALRM or self._drained(now, self.draining_since):
             raise _Stop
         signal.setitimer(signal.ITIMER_REAL, self.TICK)
 
     def _drained(self, now: float, since: float) -> bool:
-        return now - self.last_packet >= self.QUIET or now - since >= self.MAX_DRAIN
+        if now - since >= self.MAX_DRAIN:
+            return True
+        pending = self.source.pending()
+        if pending is None:
+            return now - self.last_packet >= self.QUIET
+        settled = min(now - since, now - self.last_packet) >= self.SETTLE
+        return pending <= 0 and settled
 
     @contextmanager
     def installed(self, duration: float | None) -> Iterator[None]:

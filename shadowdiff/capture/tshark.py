@@ -10,6 +10,7 @@ sequence number, flags, payload bytes. Putting bytes in order and cutting HTTP m
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pyshark
 from pyshark.tshark.tshark import get_all_tshark_interfaces_names
 
+from shadowdiff.capture.pcapng import PacketCounter
 from shadowdiff.capture.tcp import Segment
 from shadowdiff.errors import EnvironmentProblem, InputError
 
@@ -120,17 +122,27 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+_TEMP_FILE = re.compile(r'File: "(?P<path>[^"]+\.pcapng?)"')
+
+
 class _ReadyWatch(logging.Handler):
-    """Sees dumpcap's "Capturing on ..." line (pyshark logs its children's stderr)."""
+    """Follows the capture chain through its stderr (pyshark logs its children's): dumpcap
+    says "Capturing on 'Loopback: lo'", then tshark, reading dumpcap's pipe, "Capture
+    started" and the temporary file its own dumpcap writes. Only once tshark has started
+    does every packet on the wire reach Python; the temporary file is removed at the end
+    (pyshark kills tshark, which would otherwise leave it behind)."""
 
     def __init__(self, on_ready: Callable[[], None]) -> None:
         super().__init__(logging.DEBUG)
         self._on_ready, self.last_error, self.ready = on_ready, "", False
+        self.temp_files: list[Path] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.startswith("Capturing on") and not self.ready:
-            self.ready = True  # dumpcap and tshark's own reader both say it: once is enough
+        if found := _TEMP_FILE.search(message):
+            self.temp_files.append(Path(found.group("path")))
+        if "Capture started" in message and not self.ready:
+            self.ready = True
             self._on_ready()
         elif "permission" in message.lower() or "error" in message.lower():
             self.last_error = message
@@ -148,27 +160,45 @@ def check_interfaces(interfaces: list[str], tshark_path: str) -> None:
         )
 
 
-def live_segments(
-    interfaces: list[str], bpf_filter: str, on_ready: Callable[[], None]
-) -> Generator[Segment, None, None]:
-    """Segments captured live, until the caller stops iterating (or the capture fails).
-    `on_ready` is called once dumpcap reports it is capturing."""
-    check_interfaces(interfaces, require_tshark())
-    capture = pyshark.LiveCapture(
-        interface=interfaces,
-        bpf_filter=bpf_filter,
-        use_ek=True,
-        custom_parameters=TSHARK_PARAMETERS,
-    )
-    watch = _ReadyWatch(on_ready)
-    capture._log.addHandler(watch)  # pyshark logs dumpcap's stderr on its own logger
-    capture._log.setLevel(logging.DEBUG)
-    try:
-        for packet in capture.sniff_continuously():
-            if (segment := to_segment(packet)) is not None:
-                yield segment
-    except pyshark.capture.capture.TSharkCrashException as exc:
-        detail = watch.last_error or _tshark_error(exc)
-        raise EnvironmentProblem(f"capture failed: {detail}") from None
-    finally:
-        _close(capture)
+class LiveSource:
+    """A live capture: `segments()` yields what tshark delivers; `pending()` says how many
+    captured packets tshark has not delivered yet (counted in its temporary capture file),
+    so that a stop can wait for exactly those."""
+
+    def __init__(self, interfaces: list[str], bpf_filter: str, on_ready: Callable[[], None]):
+        self.interfaces, self.bpf_filter = interfaces, bpf_filter
+        self.delivered = 0
+        self._watch = _ReadyWatch(on_ready)
+        self._counters: dict[Path, PacketCounter] = {}
+
+    def pending(self) -> int | None:
+        """Packets captured but not yet delivered; None while that cannot be known."""
+        if not self._watch.temp_files:
+            return None
+        for path in self._watch.temp_files:
+            self._counters.setdefault(path, PacketCounter(path))
+        captured = sum(counter.count() for counter in self._counters.values())
+        return captured - self.delivered
+
+    def segments(self) -> Generator[Segment, None, None]:
+        check_interfaces(self.interfaces, require_tshark())
+        capture = pyshark.LiveCapture(
+            interface=self.interfaces,
+            bpf_filter=self.bpf_filter,
+            use_ek=True,
+            custom_parameters=TSHARK_PARAMETERS,
+        )
+        capture._log.addHandler(self._watch)  # pyshark logs dumpcap's stderr on its own logger
+        capture._log.setLevel(logging.DEBUG)
+        try:
+            for packet in capture.sniff_continuously():
+                self.delivered += 1
+                if (segment := to_segment(packet)) is not None:
+                    yield segment
+        except pyshark.capture.capture.TSharkCrashException as exc:
+            detail = self._watch.last_error or _tshark_error(exc)
+            raise EnvironmentProblem(f"capture failed: {detail}") from None
+        finally:
+            _close(capture)
+            for temp in self._watch.temp_files:
+                temp.unlink(missing_ok=True)

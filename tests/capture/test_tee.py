@@ -75,7 +75,10 @@ def test_tee_gives_the_same_verdicts_as_replay_of_the_same_traffic(
     for child in (recorder, teeing):
         child.send_signal(signal.SIGINT)
     tee_out, tee_err = teeing.communicate(timeout=60)
-    recorder.communicate(timeout=60)
+    record_out, record_err = recorder.communicate(timeout=60)
+    assert recorder.returncode == 0 and "recorded 240 exchanges" in record_err + record_out, (
+        record_err
+    )
     assert teeing.returncode == 0, tee_err
     assert "run tee finished: 240 exchanges" in tee_out
     assert "lost 0" in tee_err
