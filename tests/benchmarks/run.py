@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -26,6 +29,16 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         figures.update(bench_report.run(100_000, Path(tmp)))
+    if shutil.which("nginx") and shutil.which("tshark"):
+        capture = subprocess.run(
+            [sys.executable, "-m", "tests.benchmarks.bench_capture"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures["capture"] = json.loads(capture.stdout)
+    else:
+        figures["capture"] = "not run: needs nginx and tshark (apt-get install nginx tshark)"
     print(json.dumps(figures, indent=2))
 
 
