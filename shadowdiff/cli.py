@@ -6,12 +6,14 @@ Exit codes (DESIGN.md): 0 success / gate passed, 1 gate failed, 2 bad usage or i
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,7 +22,7 @@ from shadowdiff.errors import InputError, RulesError, ShadowdiffError
 from shadowdiff.gate import GatePolicy
 from shadowdiff.replay.plan import parse_target
 from shadowdiff.replay.runner import ReplaySettings
-from shadowdiff.replay.session import run_replay
+from shadowdiff.replay.session import SessionOutcome, run_replay
 from shadowdiff.report.files import write_ci_outputs, write_report, write_trend
 from shadowdiff.report.trend import parse_window
 from shadowdiff.rules import RuleSet, load_rules
@@ -51,6 +53,101 @@ run_option = click.option(
 )
 
 
+def stack(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click decorators as one (listed top to bottom as they would be written)."""
+
+    def apply(command: Any) -> Any:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+def replay_options(command: Callable[..., None]) -> Any:
+    """The options of a replay (target, live baseline, concurrency, timeout, Host), given to
+    the command as one `settings: ReplaySettings`; plus --quiet, --db, --rules, --run."""
+
+    @functools.wraps(command)
+    def with_settings(
+        target: str,
+        baseline: str | None,
+        concurrency: int,
+        timeout: float,
+        keep_host: bool,
+        **rest: Any,
+    ) -> None:
+        live = parse_target(baseline, "--baseline") if baseline else None
+        settings = ReplaySettings(parse_target(target), live, concurrency, timeout, keep_host)
+        command(settings=settings, **rest)
+
+    return stack(
+        click.option(
+            "--target", required=True, help="Candidate base URL, e.g. http://staging:8080."
+        ),
+        click.option(
+            "--baseline",
+            default=None,
+            help="Live baseline URL (instead of the recorded responses).",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 1024),
+            default=16,
+            show_default=True,
+            help="Connections (and requests in flight) per target.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.001),
+            default=10.0,
+            show_default=True,
+            help="Per-request timeout in seconds.",
+        ),
+        click.option("--keep-host", is_flag=True, help="Send the recorded Host header unchanged."),
+        click.option("--quiet", is_flag=True, help="No progress output."),
+        db_option,
+        rules_option,
+        run_option,
+    )(with_settings)
+
+
+capture_options = stack(
+    click.option(
+        "--interface",
+        "-i",
+        "interfaces",
+        multiple=True,
+        required=True,
+        help="Interface to capture on (repeatable), e.g. eth0 or lo.",
+    ),
+    click.option(
+        "--port",
+        "-p",
+        "ports",
+        type=click.IntRange(1, 65535),
+        multiple=True,
+        required=True,
+        help="Server port whose traffic to capture (repeatable).",
+    ),
+    click.option("--bpf", default=None, help="Extra BPF expression, ANDed with the ports."),
+    click.option(
+        "--duration",
+        type=click.FloatRange(min=0.001),
+        default=None,
+        help="Stop after this many seconds.",
+    ),
+)
+
+
+def echo_outcome(outcome: SessionOutcome, db: Path) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
+    click.echo(
+        f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
+        f"({counts or 'none'}) stored in {db}"
+    )
+
+
 def read_rules(directory: Path) -> RuleSet:
     """The rules in `directory`; the default directory may be absent (no rules then)."""
     if directory == DEFAULT_RULES and not directory.exists():
@@ -72,48 +169,19 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--target", required=True, help="Candidate base URL, e.g. http://staging:8080.")
-@click.option("--baseline", default=None, help="Live baseline URL (instead of recorded responses).")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.001),
-    default=10.0,
-    show_default=True,
-    help="Per-request timeout in seconds.",
-)
-@click.option("--keep-host", is_flag=True, help="Send the recorded Host header unchanged.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@db_option
-@rules_option
-@run_option
+@replay_options
 def replay(
     files: tuple[Path, ...],
-    target: str,
-    baseline: str | None,
-    concurrency: int,
-    timeout: float,
-    keep_host: bool,
+    settings: ReplaySettings,
     quiet: bool,
     db: Path,
     rules_dir: Path,
     run_name: str | None,
 ) -> None:
     """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run."""
-    settings = ReplaySettings(
-        parse_target(target),
-        parse_target(baseline, "--baseline") if baseline else None,
-        concurrency,
-        timeout,
-        keep_host,
-    )
     outcome = run_replay(list(files), settings, read_rules(rules_dir), db, run_name, not quiet)
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
-    click.echo(
-        f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
-        f"({counts or 'none'}) stored in {db}"
-    )
-    if outcome.traffic.requests_without_response and baseline is None:
+    echo_outcome(outcome, db)
+    if outcome.traffic.requests_without_response and settings.baseline is None:
         click.echo(
             f"note: {outcome.traffic.requests_without_response} request(s) had no recorded "
             "response: compared by assertions only (record responses, e.g. GoReplay's "
@@ -259,36 +327,13 @@ def report(
 
 
 @cli.command()
-@click.option(
-    "--interface",
-    "-i",
-    "interfaces",
-    multiple=True,
-    required=True,
-    help="Interface to capture on (repeatable), e.g. eth0 or lo.",
-)
-@click.option(
-    "--port",
-    "-p",
-    "ports",
-    type=click.IntRange(1, 65535),
-    multiple=True,
-    required=True,
-    help="Server port whose traffic to record (repeatable).",
-)
-@click.option("--bpf", default=None, help="Extra BPF expression, ANDed with the ports.")
+@capture_options
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help=".gor file to write (.gz: gzip).",
-)
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0.001),
-    default=None,
-    help="Stop after this many seconds.",
+    help=".gor file to write (.gz: gzip; -: stdout).",
 )
 @click.option(
     "--count", type=click.IntRange(min=1), default=None, help="Stop after this many exchanges."
@@ -304,8 +349,8 @@ def record(
     interfaces: tuple[str, ...],
     ports: tuple[int, ...],
     bpf: str | None,
-    output: Path,
     duration: float | None,
+    output: Path,
     count: int | None,
     stats_path: Path | None,
 ) -> None:
@@ -328,29 +373,7 @@ def record(
 
 
 @cli.command()
-@click.option(
-    "--interface",
-    "-i",
-    "interfaces",
-    multiple=True,
-    required=True,
-    help="Interface to capture on (repeatable).",
-)
-@click.option(
-    "--port",
-    "-p",
-    "ports",
-    type=click.IntRange(1, 65535),
-    multiple=True,
-    required=True,
-    help="Production port whose traffic to tee (repeatable).",
-)
-@click.option("--bpf", default=None, help="Extra BPF expression, ANDed with the ports.")
-@click.option("--target", required=True, help="Candidate base URL, e.g. http://staging:8080.")
-@click.option("--baseline", default=None, help="Live baseline URL (instead of the captured one).")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True)
-@click.option("--keep-host", is_flag=True, help="Send the captured Host header unchanged.")
+@capture_options
 @click.option(
     "--queue",
     "queue_size",
@@ -359,27 +382,14 @@ def record(
     show_default=True,
     help="Captured exchanges waiting for the target; beyond: shed.",
 )
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0.001),
-    default=None,
-    help="Stop after this many seconds.",
-)
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@db_option
-@rules_option
-@run_option
+@replay_options
 def tee(
     interfaces: tuple[str, ...],
     ports: tuple[int, ...],
     bpf: str | None,
-    target: str,
-    baseline: str | None,
-    concurrency: int,
-    timeout: float,
-    keep_host: bool,
-    queue_size: int,
     duration: float | None,
+    queue_size: int,
+    settings: ReplaySettings,
     quiet: bool,
     db: Path,
     rules_dir: Path,
@@ -388,20 +398,9 @@ def tee(
     """Capture live traffic, replay each request to --target at once, compare, store."""
     from shadowdiff.replay.tee import TeeSettings, run_tee
 
-    settings = ReplaySettings(
-        parse_target(target),
-        parse_target(baseline, "--baseline") if baseline else None,
-        concurrency,
-        timeout,
-        keep_host,
-    )
     teeing = TeeSettings(list(interfaces), list(ports), bpf, queue_size, duration)
     outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet)
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
-    click.echo(
-        f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
-        f"({counts or 'none'}) stored in {db}"
-    )
+    echo_outcome(outcome, db)
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)
 

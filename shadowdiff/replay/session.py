@@ -66,7 +66,9 @@ def run_replay(
     for path in files:
         check_gor(path)
     check_targets(settings)
-    writer = start_run(db_path, run_name, _run_row(files, settings, rules))
+    writer = start_run(
+        db_path, run_name, run_row("replay", [str(p) for p in files], settings, rules)
+    )
     stats, problems = TrafficStats(), 0
 
     def on_problem(problem: GorProblem) -> None:
@@ -137,7 +139,7 @@ def _run_until_done(
                 task.cancel()
             stop.set()
 
-        handled = _handle_signals(on_signal)
+        handled = handle_signals(on_signal)
         try:
             await replay_exchanges(exchanges, settings, rules, sink, stop)
         except asyncio.CancelledError:
@@ -150,7 +152,7 @@ def _run_until_done(
     return asyncio.run(main())
 
 
-def _handle_signals(callback: Callable[[], None]) -> list[signal.Signals]:
+def handle_signals(callback: Callable[[], None]) -> list[signal.Signals]:
     loop = asyncio.get_running_loop()
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,18 +164,21 @@ def _handle_signals(callback: Callable[[], None]) -> list[signal.Signals]:
     return handled
 
 
-def _run_row(files: list[Path], settings: ReplaySettings, rules: RuleSet) -> dict[str, object]:
+def run_row(
+    command: str, sources: list[str], settings: ReplaySettings, rules: RuleSet, **extra: object
+) -> dict[str, object]:
+    """The `runs` row of a new run: what ran, from where, against what, with which rules."""
+    options = {
+        "concurrency": settings.concurrency,
+        "timeout": settings.timeout,
+        "keep_host": settings.keep_host,
+        **extra,
+    }
     return {
-        "command": "replay",
-        "source": json.dumps([str(p) for p in files]),
+        "command": command,
+        "source": json.dumps(sources),
         "target": settings.target.url,
         "baseline": settings.baseline.url if settings.baseline else None,
-        "settings": json.dumps(
-            {
-                "concurrency": settings.concurrency,
-                "timeout": settings.timeout,
-                "keep_host": settings.keep_host,
-            }
-        ),
+        "settings": json.dumps(options),
         "thresholds": json.dumps(rules.thresholds()),
     }

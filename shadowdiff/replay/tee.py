@@ -25,7 +25,13 @@ from shadowdiff.gorfile import REQUEST, RESPONSE, GorRecord, RecordSplitter, par
 from shadowdiff.http1 import HttpParseError
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ExchangeQueue, ReplaySettings, replay_from
-from shadowdiff.replay.session import SessionOutcome, check_targets, start_run
+from shadowdiff.replay.session import (
+    SessionOutcome,
+    check_targets,
+    handle_signals,
+    run_row,
+    start_run,
+)
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult
 from shadowdiff.traffic.pairing import TrafficStats
@@ -82,7 +88,9 @@ def run_tee(
     show_progress: bool = True,
 ) -> SessionOutcome:
     check_targets(settings)
-    writer = start_run(db_path, run_name, _run_row(tee, settings, rules))
+    writer = start_run(
+        db_path, run_name, run_row("tee", [_source(tee)], settings, rules, queue=tee.queue_size)
+    )
     counts = TeeCounts()
     with ReplayProgress(show_progress) as progress:
         progress.extra = lambda: f"captured {counts.captured}, shed {counts.shed}"
@@ -200,7 +208,7 @@ def _exchange(chunk: bytes, requests: dict[str, GorRecord], counts: TeeCounts) -
 def _on_signals(child: asyncio.subprocess.Process, stop: asyncio.Event) -> list[signal.Signals]:
     """First Ctrl-C/SIGTERM: the capture drains and ends, then the replay finishes what was
     captured. A second one abandons everything in flight."""
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    task = asyncio.current_task()
 
     def on_signal() -> None:
         if stop.is_set() and task is not None:
@@ -209,35 +217,14 @@ def _on_signals(child: asyncio.subprocess.Process, stop: asyncio.Event) -> list[
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signal.SIGINT)
 
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal)
-            handled.append(sig)
-    return handled
+    return handle_signals(on_signal)
+
+
+def _source(tee: TeeSettings) -> str:
+    return f"live: {','.join(tee.interfaces)} ports {','.join(map(str, tee.ports))}"
 
 
 def _remove_signals(handled: list[signal.Signals]) -> None:
     loop = asyncio.get_running_loop()
     for sig in handled:
         loop.remove_signal_handler(sig)
-
-
-def _run_row(tee: TeeSettings, settings: ReplaySettings, rules: RuleSet) -> dict[str, object]:
-    return {
-        "command": "tee",
-        "source": json.dumps(
-            [f"live: {','.join(tee.interfaces)} ports {','.join(map(str, tee.ports))}"]
-        ),
-        "target": settings.target.url,
-        "baseline": settings.baseline.url if settings.baseline else None,
-        "settings": json.dumps(
-            {
-                "concurrency": settings.concurrency,
-                "timeout": settings.timeout,
-                "keep_host": settings.keep_host,
-                "queue": tee.queue_size,
-            }
-        ),
-        "thresholds": json.dumps(rules.thresholds()),
-    }
