@@ -262,3 +262,32 @@ def test_unknown_interface_exits_3(tmp_path: Path) -> None:
     assert done.returncode == 3
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--interface nosuchif0" in lines[0]
+
+
+def test_ipv6_and_several_ports_are_captured(tmp_path: Path) -> None:
+    """Two servers, one on ::1 and one on 127.0.0.1, captured by one record with two ports."""
+    out = tmp_path / "two.gor"
+    with V6Server() as six, RawServer(respond) as four:
+        child = start_record(six.port, out, "-p", str(four.port))
+        sent6 = request("/v6", port=six.port).replace(b"127.0.0.1", b"[::1]")
+        with socket.create_connection(("::1", six.port), timeout=10) as sock:
+            sock.sendall(sent6)
+            read_responses(sock, 1)
+        sent4 = request("/v4", port=four.port)
+        talk(four.port, [sent4])
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    requests = sorted(r.payload for r in read_gor(out, lambda p: None) if r.type == 1)
+    assert requests == sorted([sent6, sent4])
+
+
+class V6Server(RawServer):
+    """RawServer listening on ::1."""
+
+    def __init__(self) -> None:
+        super().__init__(respond)
+        self._sock.close()
+        self._sock = socket.create_server(("::1", 0), family=socket.AF_INET6, backlog=16)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://[::1]:{self.port}"
