@@ -426,7 +426,7 @@ def import_(source: Path, output: Path, ports: tuple[int, ...]) -> None:
     """Convert a HAR file or a pcap/pcapng capture to a .gor file."""
     from shadowdiff.importing import import_file
 
-    click.echo(import_file(source, output, set(ports)))
+    click.echo(import_file(source, output, set(ports)), err=str(output) == "-")
 
 
 @cli.group()

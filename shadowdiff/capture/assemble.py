@@ -50,7 +50,7 @@ class CaptureStats:
         """The loss accounting, one line."""
         return (
             f"capture: {self.packets} packets, {self.exchanges} exchanges; lost {self.lost} "
-            f"(kernel dropped {self.kernel_dropped}, requests without response "
+            f"(kernel drops not counted yet, requests without response "
             f"{self.requests_without_response}, responses without request "
             f"{self.responses_without_request}, incomplete requests {self.incomplete_requests}, "
             f"incomplete responses {self.incomplete_responses}); connections with missing "

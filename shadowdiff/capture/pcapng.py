@@ -6,6 +6,7 @@ reads it back; when a capture stops, that file says how many packets are still t
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,21 +26,20 @@ class PacketCounter:
     order: str = "<"
 
     def count(self) -> int:
+        """Packets in the file so far: block headers only, read by seeking, never the
+        packets themselves (a night's capture file is large)."""
         try:
             with open(self.path, "rb") as stream:
-                stream.seek(self.offset)
-                data = stream.read()
+                size = os.fstat(stream.fileno()).st_size
+                while self.offset + 12 <= size:
+                    stream.seek(self.offset)
+                    kind, length = self._header(stream.read(12), 0)
+                    if length < 12 or self.offset + length > size:
+                        break  # a block still being written
+                    self.packets += kind in _PACKETS
+                    self.offset += length
         except OSError:
-            return self.packets
-        position = 0
-        while position + 12 <= len(data):
-            kind, length = self._header(data, position)
-            if length < 12 or position + length > len(data):
-                break  # a block still being written
-            if kind in _PACKETS:
-                self.packets += 1
-            position += length
-        self.offset += position
+            pass
         return self.packets
 
     def _header(self, data: bytes, position: int) -> tuple[int, int]:

@@ -64,20 +64,34 @@ def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None])
 
 
 class _Stopper:
-    """Ctrl-C, SIGTERM and the --duration timer stop a capture in two steps: first every
-    packet already captured is delivered (tshark's capture file says how many are still to
-    come; without it, until QUIET seconds pass without one), at most MAX_DRAIN seconds;
-    then it stops. A second Ctrl-C or SIGTERM stops at once."""
+    """Ctrl-C, SIGTERM and the --duration timer stop a capture in two steps. At the first,
+    the packets captured so far are counted (in tshark's capture file); the capture goes on
+    until exactly those are delivered (without that count: until QUIET seconds pass without
+    a packet), MAX_DRAIN seconds at most. A second Ctrl-C or SIGTERM stops at once.
 
-    QUIET, SETTLE, MAX_DRAIN, TICK = 3.0, 0.5, 30.0, 0.25
+    The handler never interrupts writing: it only raises while the capture waits inside
+    tshark's reader; otherwise it sets `stopping` and the loop ends at the next exchange."""
+
+    QUIET, SETTLE, MAX_DRAIN, TICK = 3.0, 1.0, 30.0, 0.25
 
     def __init__(self, source: LiveSource) -> None:
         self.source = source
         self.draining_since: float | None = None
+        self.target: int | None = None
         self.last_packet = time.monotonic()
+        self.stopping = False
+        self.waiting = False
 
     def watch(self, segments: Iterator[Segment]) -> Iterator[Segment]:
-        for segment in segments:
+        iterator = iter(segments)
+        while not self.stopping:
+            self.waiting = True
+            try:
+                segment = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self.waiting = False
             self.last_packet = time.monotonic()
             yield segment
 
@@ -85,18 +99,25 @@ class _Stopper:
         now = time.monotonic()
         if self.draining_since is None:
             self.draining_since = now
+            self.target = self.source.captured()
         elif signum != signal.SIGALRM or self._drained(now, self.draining_since):
-            raise _Stop
+            self.stopping = True
+            if self.waiting:
+                raise _Stop
+            return
         signal.setitimer(signal.ITIMER_REAL, self.TICK)
 
     def _drained(self, now: float, since: float) -> bool:
         if now - since >= self.MAX_DRAIN:
             return True
-        pending = self.source.pending()
-        if pending is None:
+        if now - since < self.SETTLE:  # packets still on their way into tshark's file
+            captured = self.source.captured()
+            if captured is not None:
+                self.target = max(self.target or 0, captured)
+            return False
+        if self.target is None:
             return now - self.last_packet >= self.QUIET
-        settled = min(now - since, now - self.last_packet) >= self.SETTLE
-        return pending <= 0 and settled
+        return self.source.delivered >= self.target
 
     @contextmanager
     def installed(self, duration: float | None) -> Iterator[None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,13 @@ class _ReadyWatch(logging.Handler):
 
 def check_interfaces(interfaces: list[str], tshark_path: str) -> None:
     """Each interface exists and can be listed (`tshark -D`), or one line says what is wrong."""
-    known = {name.lower() for name in get_all_tshark_interfaces_names(tshark_path)}
+    try:
+        known = {name.lower() for name in get_all_tshark_interfaces_names(tshark_path)}
+    except subprocess.CalledProcessError as exc:
+        raise EnvironmentProblem(
+            f"tshark cannot list the interfaces (exit {exc.returncode}): no permission to "
+            "capture? run as root, or give dumpcap CAP_NET_RAW and CAP_NET_ADMIN"
+        ) from None
     missing = [name for name in interfaces if name.lower() not in known and not name.isdigit()]
     if missing:
         raise EnvironmentProblem(
@@ -161,9 +168,9 @@ def check_interfaces(interfaces: list[str], tshark_path: str) -> None:
 
 
 class LiveSource:
-    """A live capture: `segments()` yields what tshark delivers; `pending()` says how many
-    captured packets tshark has not delivered yet (counted in its temporary capture file),
-    so that a stop can wait for exactly those."""
+    """A live capture: `segments()` yields what tshark delivers (`delivered` counts them);
+    `captured()` counts the packets in tshark's temporary capture file, so that a stop can
+    wait for exactly the packets captured before it."""
 
     def __init__(self, interfaces: list[str], bpf_filter: str, on_ready: Callable[[], None]):
         self.interfaces, self.bpf_filter = interfaces, bpf_filter
@@ -171,14 +178,13 @@ class LiveSource:
         self._watch = _ReadyWatch(on_ready)
         self._counters: dict[Path, PacketCounter] = {}
 
-    def pending(self) -> int | None:
-        """Packets captured but not yet delivered; None while that cannot be known."""
+    def captured(self) -> int | None:
+        """Packets captured so far (in tshark's capture file); None while unknown."""
         if not self._watch.temp_files:
             return None
         for path in self._watch.temp_files:
             self._counters.setdefault(path, PacketCounter(path))
-        captured = sum(counter.count() for counter in self._counters.values())
-        return captured - self.delivered
+        return sum(counter.count() for counter in self._counters.values())
 
     def segments(self) -> Generator[Segment, None, None]:
         check_interfaces(self.interfaces, require_tshark())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -53,17 +54,20 @@ class TeeCounts:
     captured: int = 0
     shed: int = 0  # the target was slower than the traffic: not replayed, counted
     unreadable: int = 0
+    unanswered: int = 0  # requests whose response never came through the pipe
     capture: dict[str, int] = field(default_factory=dict)  # the capture's own loss counts
 
     @property
     def lost(self) -> int:
-        return self.shed + self.unreadable + int(self.capture.get("lost", 0))
+        own = self.shed + self.unreadable + self.unanswered
+        return own + int(self.capture.get("lost", 0))
 
     def as_json(self) -> dict[str, Any]:
         return {
             "captured": self.captured,
             "shed": self.shed,
             "unreadable": self.unreadable,
+            "unanswered": self.unanswered,
             "capture": self.capture,
             "lost": self.lost,
         }
@@ -120,6 +124,7 @@ async def _tee(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C reaches tee only; tee relays it once
         )
         stop, errors = asyncio.Event(), _ChildErrors()
         stderr_task = asyncio.create_task(errors.follow(child))
@@ -135,17 +140,33 @@ async def _tee(
             )
             code = await child.wait()
         except asyncio.CancelledError:
-            return "interrupted"
+            code = -1
         finally:
             _remove_signals(handled)
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
+            await _end(child)
             await stderr_task
-        if code != 0 and not errors.ready:
+            if stats_path.exists():
+                counts.capture = json.loads(stats_path.read_text(encoding="utf-8"))
+        if code > 0 and not errors.ready:
             raise EnvironmentProblem(errors.last or f"capture exited with {code}")
-        if stats_path.exists():
-            counts.capture = json.loads(stats_path.read_text(encoding="utf-8"))
     return "finished" if code == 0 else "interrupted"  # a Ctrl-C that drained is a clean end
+
+
+async def _end(child: asyncio.subprocess.Process) -> None:
+    """Make sure the capture child has ended: asked to stop at once (which still removes
+    tshark's file and writes its counts), killed only if it does not within 15 s."""
+    if child.returncode is not None:
+        return
+    for sig in (signal.SIGINT, signal.SIGINT):  # the second stops without draining
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(sig)
+        await asyncio.sleep(0.1)
+    try:
+        await asyncio.wait_for(child.wait(), 15)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        await child.wait()
 
 
 class _ChildErrors:
@@ -156,7 +177,10 @@ class _ChildErrors:
 
     async def follow(self, child: asyncio.subprocess.Process) -> None:
         assert child.stderr is not None
-        while line := (await child.stderr.readline()).decode(errors="replace").strip():
+        while raw := await child.stderr.readline():
+            line = raw.decode(errors="replace").strip()
+            if not line:
+                continue
             if "capturing on" in line:
                 self.ready = True
                 print(line, file=sys.stderr, flush=True)
@@ -182,6 +206,8 @@ async def _produce(
                 queue.put_nowait(exchange)
             except asyncio.QueueFull:
                 counts.shed += 1
+    counts.unreadable += bool(splitter.rest()[1].strip())  # a record cut off at the end
+    counts.unanswered += len(requests)
 
 
 def _exchange(chunk: bytes, requests: dict[str, GorRecord], counts: TeeCounts) -> Exchange | None:
