@@ -24,6 +24,7 @@ from shadowdiff.capture.framing import FramingError, Message, MessageCutter
 from shadowdiff.capture.tcp import Direction, Segment
 
 MAX_STREAMS = 16_384
+MAX_WAITING = 1_024  # requests waiting for their responses on one connection
 IDLE_NS = 120 * 1_000_000_000
 
 
@@ -39,7 +40,8 @@ class CaptureStats:
     incomplete_responses: int = 0
     streams_with_gaps: int = 0
     retransmissions: int = 0
-    not_http: int = 0
+    not_http: int = 0  # messages that were not HTTP (or too large), skipped
+    bytes_skipped: int = 0  # bytes before the first start line of a joined connection, or junk
     streams_given_up: int = 0
     kernel_dropped: int = 0
 
@@ -93,6 +95,11 @@ class _Stream:
     fin_down: bool = False
     broken: bool = False
     answered: int = 0  # responses handled (paired or not)
+    http_seen: bool = False  # a whole HTTP message came through on this connection
+    resync_up: bool = False  # looking for the next request line (mid-connection, after junk)
+    resync_down: bool = False  # looking for the next status line
+    hold_up: bytes = b""  # the tail kept while looking, in case a line spans two segments
+    hold_down: bytes = b""
     cut_up: MessageCutter = field(init=False)
     cut_down: MessageCutter = field(init=False)
 
@@ -180,6 +187,8 @@ class Assembler:
             client = (segment.src, segment.sport) if to_server else (segment.dst, segment.dport)
             server = (segment.dst, segment.dport) if to_server else (segment.src, segment.sport)
             stream = self._streams[segment.stream] = _Stream(client, server, segment.time_ns)
+            if not segment.syn:  # joined mid-connection: the first bytes may be mid-message
+                stream.resync_up = stream.resync_down = True
             if len(self._streams) > MAX_STREAMS:
                 self.stats.streams_given_up += 1
                 self._close(next(iter(self._streams)))
@@ -192,23 +201,71 @@ class Assembler:
         found: list[Captured] = []
         before = direction.retransmissions
         for chunk in direction.push(segment):
+            data = self._resynced(stream, to_server, chunk.data)
+            if not data:
+                continue
             try:
                 if to_server:
-                    for message in stream.cut_up.feed(chunk.data, chunk.time_ns):
-                        stream.requests.append(message)
+                    for message in stream.cut_up.feed(data, chunk.time_ns):
+                        self._add_request(stream, message)
                 else:
-                    messages = stream.cut_down.feed(chunk.data, chunk.time_ns)
+                    messages = stream.cut_down.feed(data, chunk.time_ns)
                     found += self._responses(stream, messages)
             except FramingError:
-                self.stats.not_http += 1
-                stream.broken = True
-                break
+                self._lose_message(stream, to_server)
         self.stats.retransmissions += direction.retransmissions - before
         return found
+
+    def _resynced(self, stream: _Stream, to_server: bool, data: bytes) -> bytes:
+        """The bytes from the next start line on, while a direction is looking for one;
+        what comes before it is skipped and counted."""
+        if not (stream.resync_up if to_server else stream.resync_down):
+            return data
+        pattern = _REQUEST_LINE if to_server else _STATUS_LINE
+        if pattern.match(data):  # a segment that starts a message: the usual case
+            held = data
+            self.stats.bytes_skipped += len(stream.hold_up if to_server else stream.hold_down)
+        else:
+            held = (stream.hold_up if to_server else stream.hold_down) + data
+        found = pattern.search(held)
+        start = found.start(1) if found else max(0, len(held) - HOLD)
+        self.stats.bytes_skipped += start
+        rest, kept = (held[start:], b"") if found else (b"", held[start:])
+        if to_server:
+            stream.resync_up, stream.hold_up = found is None, kept
+        else:
+            stream.resync_down, stream.hold_down = found is None, kept
+        return rest
+
+    def _lose_message(self, stream: _Stream, to_server: bool) -> None:
+        """A message that is not HTTP (or too large): counted, skipped up to the next start
+        line; after a lost response the requests waiting on this connection are given up,
+        since which of them it answered cannot be known."""
+        self.stats.not_http += 1
+        if not stream.http_seen:  # TLS or another protocol on the port: not an HTTP loss
+            stream.broken = True
+            return
+        if to_server:
+            self.stats.incomplete_requests += 1
+            stream.cut_up, stream.resync_up = MessageCutter(is_response=False), True
+            return
+        self.stats.incomplete_responses += 1
+        self.stats.requests_without_response += max(0, len(stream.requests) - 1)
+        stream.requests.clear()
+        stream.cut_down = MessageCutter(is_response=True, method_for_next=stream.next_method)
+        stream.answered, stream.resync_down = 0, True
+
+    def _add_request(self, stream: _Stream, message: Message) -> None:
+        stream.http_seen = True
+        stream.requests.append(message)
+        if len(stream.requests) > MAX_WAITING:  # responses not seen (one-way capture?)
+            stream.requests.popleft()
+            self.stats.requests_without_response += 1
 
     def _responses(self, stream: _Stream, messages: list[Message]) -> list[Captured]:
         found = []
         for message in messages:
+            stream.http_seen = True
             stream.answered += 1
             if not stream.requests:
                 self.stats.responses_without_request += 1
@@ -269,6 +326,9 @@ class Assembler:
 
 
 _METHOD = re.compile(rb"[A-Z][A-Z-]* ")
+_REQUEST_LINE = re.compile(rb"(?:^|\n)([A-Z][A-Z-]{0,19} [^ \r\n]+ HTTP/1\.[01]\r?\n)")
+_STATUS_LINE = re.compile(rb"(?:^|\n)(HTTP/1\.[01] [1-5][0-9][0-9][ \r\n])")
+HOLD = 512
 
 
 def _direction_of(segment: Segment) -> bool | None:

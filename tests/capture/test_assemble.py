@@ -767,3 +767,46 @@ def test_any_segmentation_and_reordering_without_loss_gives_back_the_exchanges(
         assert pairs([c for c in found if c.client[1] == 40000 + number]) == sent
     assert stats.exchanges == sum(map(len, connections))
     assert_nothing_lost(stats)
+
+
+# --- one bad message does not blind a connection (review findings) -----------------------
+
+
+def test_a_request_h11_refuses_is_lost_alone_and_the_connection_goes_on() -> None:
+    conn = Conn()
+    segments = conn.open()
+    good = [get(f"/ok/{i}") for i in range(6)]
+    for request in good[:3]:
+        segments += exchange(conn, request, ok())
+    segments += exchange(conn, b"GET /health HTTP/1.1\r\n\r\n", ok(b"bad"))  # no Host
+    for request in good[3:]:
+        segments += exchange(conn, request, ok())
+    found, stats = run(segments + conn.close())
+    assert [request for request, _ in pairs(found)] == good
+    assert stats.incomplete_requests == 1 and stats.responses_without_request == 1
+
+
+def test_joining_mid_connection_skips_to_the_next_request_line_and_never_glues_bytes() -> None:
+    conn = Conn()
+    conn.open()  # the capture starts after the handshake
+    segments = conn.send(b'"tail": 56789}')  # the end of an earlier request's body
+    segments += conn.answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    later = [get(f"/later/{i}") for i in range(3)]
+    for request in later:
+        segments += exchange(conn, request, ok())
+    found, stats = run(segments + conn.close())
+    assert [request for request, _ in pairs(found)] == later
+    assert stats.bytes_skipped == len(b'"tail": 56789}')
+    assert stats.responses_without_request == 1
+
+
+def test_a_connection_capped_at_max_waiting_requests_counts_the_overflow() -> None:
+    from shadowdiff.capture import assemble
+
+    conn = Conn()
+    segments = conn.open()
+    for i in range(assemble.MAX_WAITING + 5):
+        segments += conn.send(get(f"/one-way/{i}"))  # a capture that sees one direction only
+    found, stats = run(segments + conn.close())
+    assert found == []
+    assert stats.requests_without_response == assemble.MAX_WAITING + 5
