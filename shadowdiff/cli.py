@@ -112,6 +112,13 @@ def replay_options(command: Callable[..., None]) -> Any:
     )(with_settings)
 
 
+gor_output = click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help=".gor file to write (.gz: gzip; -: stdout).",
+)
 capture_options = stack(
     click.option(
         "--interface",
@@ -328,13 +335,7 @@ def report(
 
 @cli.command()
 @capture_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=True,
-    help=".gor file to write (.gz: gzip; -: stdout).",
-)
+@gor_output
 @click.option(
     "--count", type=click.IntRange(min=1), default=None, help="Stop after this many exchanges."
 )
@@ -407,13 +408,7 @@ def tee(
 
 @cli.command("import")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=True,
-    help=".gor file to write (.gz: gzip).",
-)
+@gor_output
 @click.option(
     "--port",
     "-p",

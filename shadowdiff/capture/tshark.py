@@ -49,9 +49,10 @@ def require_tshark() -> str:
 
 def file_segments(path: Path, display_filter: str = "tcp") -> Iterator[Segment]:
     """The TCP segments of a pcap/pcapng file, in capture order."""
-    require_tshark()
+    tshark = require_tshark()
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    packets = 0
     capture = pyshark.FileCapture(
         str(path),
         keep_packets=False,
@@ -61,12 +62,27 @@ def file_segments(path: Path, display_filter: str = "tcp") -> Iterator[Segment]:
     )
     try:
         for packet in capture:
+            packets += 1
             if (segment := to_segment(packet)) is not None:
                 yield segment
     except pyshark.capture.capture.TSharkCrashException as exc:
         raise InputError(f"{path}: tshark cannot read it: {_tshark_error(exc)}") from None
     finally:
         _close(capture)
+    if not packets:
+        _check_readable(tshark, path)
+
+
+def _check_readable(tshark: str, path: Path) -> None:
+    """A file that gave no packet: empty, or unreadable? (pyshark reports a tshark failure
+    only when tshark has exited before it looks, so ask tshark directly.)"""
+    done = subprocess.run(
+        [tshark, "-r", str(path), "-c", "1", "-q"], capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"tshark exited with {done.returncode}"
+        raise InputError(f"{path}: tshark cannot read it: {reason}")
 
 
 def to_segment(packet: Any) -> Segment | None:
