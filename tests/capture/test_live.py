@@ -189,52 +189,35 @@ def test_recorded_bytes_equal_sent_bytes_and_every_request_has_its_response(
     assert by_request[sent[-1]].startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
 
 
-def test_record_stops_after_duration_even_without_traffic(tmp_path: Path) -> None:
-    out = tmp_path / "idle.gor"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shadowdiff",
-            "record",
-            "-i",
-            "lo",
-            "-p",
-            "9",
-            "-o",
-            str(out),
-            "--duration",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def run_record(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`shadowdiff record ARGS` to the end, in a child process."""
+    command = [sys.executable, "-m", "shadowdiff", "record", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_record_stops_after_duration_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    out, scratch = tmp_path / "idle.gor", tmp_path / "scratch"
+    scratch.mkdir()
+    done = run_record(
+        "-i",
+        "lo",
+        "-p",
+        "9",
+        "-o",
+        str(out),
+        "--duration",
+        "3",
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert done.returncode == 0, done.stderr
     assert "capturing on lo" in done.stderr and "recorded 0 exchanges" in done.stdout
     assert out.exists() and out.read_bytes() == b""
+    assert list(scratch.iterdir()) == []  # tshark's capture file is gone
 
 
 def test_without_tshark_record_exits_3_with_what_to_install(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}  # no tshark on this PATH
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shadowdiff",
-            "record",
-            "-i",
-            "lo",
-            "-p",
-            "80",
-            "-o",
-            str(tmp_path / "x.gor"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    done = run_record("-i", "lo", "-p", "80", "-o", str(tmp_path / "x.gor"), env=env)
     assert done.returncode == 3
     assert done.stderr.strip() == (
         "shadowdiff: error: tshark not found: install it (Debian/Ubuntu: apt-get install tshark)"
@@ -242,23 +225,7 @@ def test_without_tshark_record_exits_3_with_what_to_install(tmp_path: Path) -> N
 
 
 def test_unknown_interface_exits_3(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shadowdiff",
-            "record",
-            "-i",
-            "nosuchif0",
-            "-p",
-            "80",
-            "-o",
-            str(tmp_path / "x.gor"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_record("-i", "nosuchif0", "-p", "80", "-o", str(tmp_path / "x.gor"))
     assert done.returncode == 3
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--interface nosuchif0" in lines[0]
