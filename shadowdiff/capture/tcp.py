@@ -48,7 +48,6 @@ class Direction:
     early: dict[int, Chunk] = field(default_factory=dict)
     retransmissions: int = 0
     gap: bool = False  # bytes were lost: what follows cannot be framed
-    finished: bool = False
     fin_seq: int | None = None  # where the FIN is, once seen
 
     @property
@@ -118,7 +117,6 @@ class Direction:
 
     def close(self) -> bool:
         """End of the direction; True when bytes were missing (held segments never joined)."""
-        self.finished = True
         missing = self.gap or bool(self.early)
         self.early.clear()
         return missing

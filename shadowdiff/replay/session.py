@@ -145,8 +145,7 @@ def _run_until_done(
         except asyncio.CancelledError:
             return "interrupted"
         finally:
-            for sig in handled:
-                asyncio.get_running_loop().remove_signal_handler(sig)
+            remove_signals(handled)
         return "interrupted" if stop.is_set() else "finished"
 
     return asyncio.run(main())
@@ -162,6 +161,13 @@ def handle_signals(callback: Callable[[], None]) -> list[signal.Signals]:
         except (ValueError, RuntimeError):  # not the main thread: the caller handles signals
             pass
     return handled
+
+
+def remove_signals(handled: list[signal.Signals]) -> None:
+    """Undo `handle_signals`."""
+    loop = asyncio.get_running_loop()
+    for sig in handled:
+        loop.remove_signal_handler(sig)
 
 
 def run_row(

@@ -30,6 +30,7 @@ from shadowdiff.replay.session import (
     SessionOutcome,
     check_targets,
     handle_signals,
+    remove_signals,
     run_row,
     start_run,
 )
@@ -142,7 +143,7 @@ async def _tee(
         except asyncio.CancelledError:
             code = -1
         finally:
-            _remove_signals(handled)
+            remove_signals(handled)
             await _end(child)
             await stderr_task
             if stats_path.exists():
@@ -248,9 +249,3 @@ def _on_signals(child: asyncio.subprocess.Process, stop: asyncio.Event) -> list[
 
 def _source(tee: TeeSettings) -> str:
     return f"live: {','.join(tee.interfaces)} ports {','.join(map(str, tee.ports))}"
-
-
-def _remove_signals(handled: list[signal.Signals]) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in handled:
-        loop.remove_signal_handler(sig)
