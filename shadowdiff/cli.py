@@ -144,6 +144,22 @@ capture_options = stack(
         default=None,
         help="Stop after this many seconds.",
     ),
+    click.option(
+        "--engine",
+        type=click.Choice(["dumpcap", "tshark"]),
+        default="dumpcap",
+        show_default=True,
+        help="dumpcap: dumpcap captures, shadowdiff decodes (fast, counts kernel drops, "
+        "flat memory); tshark: tshark via pyshark (slower, kernel drops not counted).",
+    ),
+    click.option(
+        "--buffer",
+        "buffer_mb",
+        type=click.IntRange(1, 4096),
+        default=64,
+        show_default=True,
+        help="Kernel capture buffer in MiB (dumpcap -B): absorbs bursts.",
+    ),
 )
 
 
@@ -351,15 +367,19 @@ def record(
     ports: tuple[int, ...],
     bpf: str | None,
     duration: float | None,
+    engine: str,
+    buffer_mb: int,
     output: Path,
     count: int | None,
     stats_path: Path | None,
 ) -> None:
-    """Capture requests and origin responses passively (tshark) into a .gor file."""
+    """Capture requests and origin responses passively (dumpcap) into a .gor file."""
     from shadowdiff.capture.session import RecordSettings
     from shadowdiff.capture.session import record as record_traffic
 
-    settings = RecordSettings(list(interfaces), list(ports), bpf, duration, count)
+    settings = RecordSettings(
+        list(interfaces), list(ports), bpf, duration, count, engine, buffer_mb
+    )
 
     def ready() -> None:
         click.echo(
@@ -389,6 +409,8 @@ def tee(
     ports: tuple[int, ...],
     bpf: str | None,
     duration: float | None,
+    engine: str,
+    buffer_mb: int,
     queue_size: int,
     settings: ReplaySettings,
     quiet: bool,
@@ -399,7 +421,9 @@ def tee(
     """Capture live traffic, replay each request to --target at once, compare, store."""
     from shadowdiff.replay.tee import TeeSettings, run_tee
 
-    teeing = TeeSettings(list(interfaces), list(ports), bpf, queue_size, duration)
+    teeing = TeeSettings(
+        list(interfaces), list(ports), bpf, queue_size, duration, engine, buffer_mb
+    )
     outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet)
     echo_outcome(outcome, db)
     if outcome.status == "interrupted":

@@ -43,16 +43,21 @@ class CaptureStats:
     not_http: int = 0  # messages that were not HTTP (or too large), skipped
     bytes_skipped: int = 0  # bytes before the first start line of a joined connection, or junk
     streams_given_up: int = 0
-    kernel_dropped: int = 0
+    kernel_dropped: int | None = None  # packets dumpcap could not capture (None: unknown)
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> dict[str, int | None]:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "lost": self.lost}
 
     def summary(self) -> str:
         """The loss accounting, one line."""
+        drops = (
+            "kernel drops unknown (tshark engine)"
+            if self.kernel_dropped is None
+            else f"packets dropped by the kernel {self.kernel_dropped}"
+        )
         return (
             f"capture: {self.packets} packets, {self.exchanges} exchanges; lost {self.lost} "
-            f"(kernel drops not counted yet, requests without response "
+            f"({drops}, requests without response "
             f"{self.requests_without_response}, responses without request "
             f"{self.responses_without_request}, incomplete requests {self.incomplete_requests}, "
             f"incomplete responses {self.incomplete_responses}); connections with missing "
@@ -62,13 +67,14 @@ class CaptureStats:
 
     @property
     def lost(self) -> int:
-        """Exchanges lost or left incomplete, whatever the reason."""
+        """Exchanges lost or left incomplete, whatever the reason. A packet the kernel
+        dropped counts as one: it may have carried a whole exchange."""
         return (
             self.requests_without_response
             + self.responses_without_request
             + self.incomplete_requests
             + self.incomplete_responses
-            + self.kernel_dropped
+            + (self.kernel_dropped or 0)
         )
 
 

@@ -12,10 +12,13 @@ from pathlib import Path
 from types import FrameType
 
 from shadowdiff.capture.assemble import Assembler, CaptureStats
+from shadowdiff.capture.dumpcap import DumpcapSource
 from shadowdiff.capture.recording import assemble, gor_records
 from shadowdiff.capture.tcp import Segment
 from shadowdiff.capture.tshark import LiveSource
 from shadowdiff.gorfile import GorWriter
+
+ENGINES = ("dumpcap", "tshark")
 
 
 class _Stop(Exception):
@@ -29,6 +32,8 @@ class RecordSettings:
     bpf: str | None = None
     duration: float | None = None
     count: int | None = None
+    engine: str = "dumpcap"  # dumpcap + our decoder, or tshark via pyshark
+    buffer_mb: int = 64
 
 
 def capture_filter(ports: list[int], extra: str | None) -> str:
@@ -38,10 +43,17 @@ def capture_filter(ports: list[int], extra: str | None) -> str:
     return f"{base} and ({extra})" if extra else base
 
 
+def open_source(settings: RecordSettings, on_ready: Callable[[], None]) -> _Source:
+    bpf = capture_filter(settings.ports, settings.bpf)
+    if settings.engine == "tshark":
+        return LiveSource(settings.interfaces, bpf, on_ready)
+    return DumpcapSource(settings.interfaces, bpf, on_ready, settings.buffer_mb)
+
+
 def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None]) -> CaptureStats:
     assembler = Assembler(set(settings.ports))
-    source = LiveSource(settings.interfaces, capture_filter(settings.ports, settings.bpf), on_ready)
-    stopper = _Stopper(source)
+    source = open_source(settings, on_ready)
+    stopper = _PipeStopper(source) if isinstance(source, DumpcapSource) else _Stopper(source)
     segments = source.segments()
     written = 0
     with GorWriter(output) as writer, stopper.installed(settings.duration):
@@ -60,7 +72,12 @@ def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None])
         for captured in assembler.close():
             for record_ in gor_records(captured):
                 writer.write(record_)
+    if isinstance(source, DumpcapSource):
+        assembler.stats.kernel_dropped = source.dropped
     return assembler.stats
+
+
+_Source = DumpcapSource | LiveSource
 
 
 class _Stopper:
@@ -74,7 +91,7 @@ class _Stopper:
 
     QUIET, SETTLE, MAX_DRAIN, TICK = 3.0, 1.0, 30.0, 0.25
 
-    def __init__(self, source: LiveSource) -> None:
+    def __init__(self, source: _Source) -> None:
         self.source = source
         self.draining_since: float | None = None
         self.target: int | None = None
@@ -99,6 +116,7 @@ class _Stopper:
         now = time.monotonic()
         if self.draining_since is None:
             self.draining_since = now
+            assert isinstance(self.source, LiveSource)
             self.target = self.source.captured()
         elif signum != signal.SIGALRM or self._drained(now, self.draining_since):
             self.stopping = True
@@ -108,6 +126,7 @@ class _Stopper:
         signal.setitimer(signal.ITIMER_REAL, self.TICK)
 
     def _drained(self, now: float, since: float) -> bool:
+        assert isinstance(self.source, LiveSource)
         if now - since >= self.MAX_DRAIN:
             return True
         if now - since < self.SETTLE:  # packets still on their way into tshark's file
@@ -131,3 +150,22 @@ class _Stopper:
             signal.setitimer(signal.ITIMER_REAL, 0)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+class _PipeStopper(_Stopper):
+    source: DumpcapSource
+
+    """dumpcap's stop is exact: asked to stop, it writes out every packet it captured and
+    closes the pipe, so the capture simply reads to the end. A second Ctrl-C or SIGTERM
+    stops reading at once."""
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.draining_since is None:
+            self.draining_since = time.monotonic()
+            self.source.stop()
+            return
+        if signum == signal.SIGALRM:
+            return
+        self.stopping = True
+        if self.waiting:
+            raise _Stop

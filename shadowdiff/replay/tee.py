@@ -48,6 +48,8 @@ class TeeSettings:
     bpf: str | None = None
     queue_size: int = 1000
     duration: float | None = None
+    engine: str = "dumpcap"
+    buffer_mb: int = 64
 
 
 @dataclass(slots=True)
@@ -81,6 +83,7 @@ def capture_command(tee: TeeSettings, stats: Path) -> list[str]:
     for port in tee.ports:
         command += ["-p", str(port)]
     command += ["--bpf", tee.bpf] if tee.bpf else []
+    command += ["--engine", tee.engine, "--buffer", str(tee.buffer_mb)]
     return command + (["--duration", str(tee.duration)] if tee.duration else [])
 
 

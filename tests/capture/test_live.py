@@ -139,11 +139,11 @@ def start_record(port: int, out: Path, *flags: str) -> subprocess.Popen[str]:
     return child
 
 
-@pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[Recorder]:
+@pytest.fixture(params=["dumpcap", "tshark"])
+def recorder(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Recorder]:
     out = tmp_path / "live.gor"
     with RawServer(respond) as server:
-        child = start_record(server.port, out)
+        child = start_record(server.port, out, "--engine", request.param)
         yield server, out, child
         if child.poll() is None:
             child.kill()
@@ -171,7 +171,7 @@ def test_recorded_bytes_equal_sent_bytes_and_every_request_has_its_response(
     large_post = request("/large", body=b"z" * 300_000, port=port)
     talk(port, [chunked, gz, large_post])
     sent = [fresh, *keep_alive, *pipelined, chunked, gz, large_post, expect_continue(port)]
-    child.send_signal(signal.SIGINT)  # right away: record drains what tshark still holds
+    child.send_signal(signal.SIGINT)  # right away: record drains what is still on its way
     stdout, stderr = child.communicate(timeout=30)
     assert child.returncode == 0, stderr
     assert f"recorded {len(sent)} exchanges" in stdout
@@ -215,13 +215,56 @@ def test_record_stops_after_duration_and_leaves_no_temporary_file(tmp_path: Path
     assert list(scratch.iterdir()) == []  # tshark's capture file is gone
 
 
-def test_without_tshark_record_exits_3_with_what_to_install(tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": str(tmp_path)}  # no tshark on this PATH
-    done = run_record("-i", "lo", "-p", "80", "-o", str(tmp_path / "x.gor"), env=env)
+@pytest.mark.parametrize(
+    ("engine", "message"),
+    [
+        ("dumpcap", "dumpcap not found: install tshark, which brings it (Debian/Ubuntu: "),
+        ("tshark", "tshark not found: install it (Debian/Ubuntu: "),
+    ],
+)
+def test_without_tshark_record_exits_3_with_what_to_install(
+    tmp_path: Path, engine: str, message: str
+) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # neither tshark nor dumpcap on this PATH
+    out = str(tmp_path / "x.gor")
+    done = run_record("-i", "lo", "-p", "80", "-o", out, "--engine", engine, env=env)
     assert done.returncode == 3
-    assert done.stderr.strip() == (
-        "shadowdiff: error: tshark not found: install it (Debian/Ubuntu: apt-get install tshark)"
-    )
+    assert done.stderr.strip() == f"shadowdiff: error: {message}apt-get install tshark)"
+
+
+def test_without_capture_permission_record_exits_3_naming_the_capabilities(
+    tmp_path: Path,
+) -> None:
+    """Root without CAP_NET_RAW/CAP_NET_ADMIN (dropped from the bounding set by setpriv, so
+    dumpcap cannot regain them) is refused the capture socket, as an ordinary user is."""
+    command = [
+        "setpriv",
+        "--bounding-set=-net_raw,-net_admin",
+        "--inh-caps=-net_raw,-net_admin",
+        sys.executable,
+        "-m",
+        "shadowdiff",
+        "record",
+        "-i",
+        "lo",
+        "-p",
+        "80",
+        "-o",
+        str(tmp_path / "x.gor"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "no permission to capture" in lines[0] and "cap_net_raw,cap_net_admin" in lines[0]
+    assert not (tmp_path / "x.gor").exists() or (tmp_path / "x.gor").read_bytes() == b""
+
+
+def test_an_invalid_capture_filter_exits_2_with_dumpcaps_reason(tmp_path: Path) -> None:
+    done = run_record("-i", "lo", "-p", "80", "--bpf", "port nonsense", "-o", "-")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shadowdiff: error: --bpf/--port: Invalid")
 
 
 def test_unknown_interface_exits_3(tmp_path: Path) -> None:

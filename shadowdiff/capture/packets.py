@@ -1,0 +1,228 @@
+"""dumpcap's pcapng stream -> Segments (pure, sans-IO).
+
+`PcapngStream` is fed the bytes dumpcap writes (`-w -`) in whatever pieces the pipe gives
+and returns the packets of every whole block: interface, capture time in nanoseconds, link
+layer bytes. It follows the interfaces' link types and time resolutions, and keeps the
+interface statistics dumpcap writes when it stops (packets dropped by the kernel or by
+dumpcap itself). dpkt decodes link layers and IP/TCP headers; `Decoder` turns a packet into
+the same `Segment` tshark's path produces, numbering connections itself (`FlowIndex`).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import dpkt
+
+from shadowdiff.capture.tcp import Segment
+
+SECTION_HEADER, INTERFACE, PACKET, SIMPLE_PACKET, STATISTICS = 0x0A0D0D0A, 1, 6, 3, 5
+_MAGIC = 0x1A2B3C4D
+_OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
+_OPT_IFDROP, _OPT_OSDROP = 5, 7
+MAX_BLOCK = 256 << 20
+
+
+class PcapngError(ValueError):
+    """Bytes that are not a pcapng stream."""
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    interface: int
+    time_ns: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class Interface:
+    link_type: int
+    units_per_second: int = 1_000_000  # if_tsresol: microseconds unless said otherwise
+    offset_s: int = 0
+    dropped: int = 0  # by the kernel and by dumpcap, from its statistics block
+
+
+@dataclass(slots=True)
+class PcapngStream:
+    """Feed bytes, get packets. `interfaces` lists the current section's interfaces."""
+
+    interfaces: list[Interface] = field(default_factory=list)
+    order: str = "<"
+    _buffer: bytearray = field(default_factory=bytearray)
+    _started: bool = False
+
+    def feed(self, data: bytes) -> list[Packet]:
+        buffer = bytes(self._buffer) + data if self._buffer else data
+        packets: list[Packet] = []
+        position = 0
+        while len(buffer) - position >= 12:
+            kind, length = self._header(buffer, position)
+            if length < 12 or length % 4 or length > MAX_BLOCK:
+                raise PcapngError(f"pcapng block of {length} bytes at a block boundary")
+            if len(buffer) - position < length:
+                break
+            body = buffer[position + 8 : position + length - 4]
+            if kind == PACKET:
+                packets.append(self._packet(body))
+            else:
+                self._other(kind, body)
+            position += length
+        self._buffer = bytearray(buffer[position:])
+        return packets
+
+    @property
+    def dropped(self) -> int:
+        return sum(interface.dropped for interface in self.interfaces)
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a block not yet whole (at the end of the stream: a cut-off block)."""
+        return len(self._buffer)
+
+    def _header(self, buffer: bytes, position: int) -> tuple[int, int]:
+        kind = struct.unpack_from("<I", buffer, position)[0]
+        if kind == SECTION_HEADER:
+            magic = struct.unpack_from("<I", buffer, position + 8)[0]
+            self.order = "<" if magic == _MAGIC else ">"
+            if struct.unpack_from(self.order + "I", buffer, position + 8)[0] != _MAGIC:
+                raise PcapngError("pcapng section header without its byte-order magic")
+            self._started, self.interfaces = True, []
+        elif not self._started:
+            raise PcapngError("not a pcapng stream (no section header first)")
+        return struct.unpack_from(self.order + "II", buffer, position)
+
+    def _packet(self, body: bytes) -> Packet:
+        index, high, low, captured = struct.unpack_from(self.order + "IIII", body, 0)
+        interface = self.interfaces[index]
+        units = (high << 32) | low
+        seconds, rest = divmod(units, interface.units_per_second)
+        nanos = rest * 1_000_000_000 // interface.units_per_second
+        time_ns = (seconds + interface.offset_s) * 1_000_000_000 + nanos
+        return Packet(index, time_ns, bytes(body[20 : 20 + captured]))
+
+    def _other(self, kind: int, body: bytes) -> None:
+        if kind == INTERFACE:
+            link_type = struct.unpack_from(self.order + "H", body, 0)[0]
+            interface = Interface(link_type)
+            for code, value in _options(body[8:], self.order):
+                if code == _OPT_TSRESOL and value:
+                    exponent = value[0] & 0x7F
+                    interface.units_per_second = 2**exponent if value[0] & 0x80 else 10**exponent
+                elif code == _OPT_TSOFFSET and len(value) == 8:
+                    interface.offset_s = struct.unpack(self.order + "q", value)[0]
+            self.interfaces.append(interface)
+        elif kind == STATISTICS:
+            index = struct.unpack_from(self.order + "I", body, 0)[0]
+            for code, value in _options(body[12:], self.order):
+                if code in (_OPT_IFDROP, _OPT_OSDROP) and len(value) == 8:
+                    # each block carries totals so far: the last one counts
+                    total = struct.unpack(self.order + "Q", value)[0]
+                    self.interfaces[index].dropped = total
+        elif kind == SIMPLE_PACKET:
+            raise PcapngError("simple packet blocks (no time stamps) are not supported")
+
+
+def _options(data: bytes, order: str) -> list[tuple[int, bytes]]:
+    found, position = [], 0
+    while position + 4 <= len(data):
+        code, length = struct.unpack_from(order + "HH", data, position)
+        if code == 0:
+            break
+        found.append((code, bytes(data[position + 4 : position + 4 + length])))
+        position += 4 + (length + 3) // 4 * 4
+    return found
+
+
+class FlowIndex:
+    """A number per TCP connection (both directions share it), as tshark's `tcp.stream`
+    gives; the least recently seen are forgotten beyond `limit` (the assembler gives them up
+    long before). A port reused later keeps its number: the assembler tells a new connection
+    by its SYN."""
+
+    def __init__(self, limit: int = 1 << 17) -> None:
+        self._numbers: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self._next, self._limit = 0, limit
+
+    def number(self, a: tuple[bytes, int], b: tuple[bytes, int]) -> int:
+        key = (a, b) if a <= b else (b, a)
+        found = self._numbers.get(key)
+        if found is None:
+            found = self._numbers[key] = self._next
+            self._next += 1
+            if len(self._numbers) > self._limit:
+                self._numbers.popitem(last=False)
+        else:
+            self._numbers.move_to_end(key)
+        return found
+
+
+_LINK_LAYERS: dict[int, type[dpkt.Packet]] = {
+    1: dpkt.ethernet.Ethernet,
+    113: dpkt.sll.SLL,  # Linux "any" (cooked)
+    276: dpkt.sll2.SLL2,
+    0: dpkt.loopback.Loopback,  # BSD loopback
+    108: dpkt.loopback.Loopback,
+}
+_RAW_IP = {12, 14, 101}  # raw IP (v4 or v6, by the version nibble)
+_IPV4, _IPV6 = 228, 229
+
+
+@dataclass(slots=True)
+class Decoder:
+    """Packets -> Segments for the interfaces of a `PcapngStream`; what is not TCP over IP
+    (ARP, UDP, fragments, a truncated header) is counted and skipped."""
+
+    stream: PcapngStream
+    flows: FlowIndex = field(default_factory=FlowIndex)
+    skipped: int = 0
+    _names: dict[bytes, str] = field(default_factory=dict)
+
+    def segment(self, packet: Packet) -> Segment | None:
+        try:
+            network = self._network(self.stream.interfaces[packet.interface].link_type, packet)
+        except (dpkt.UnpackError, struct.error, IndexError):
+            network = None
+        tcp = getattr(network, "data", None)
+        if not isinstance(tcp, dpkt.tcp.TCP):
+            self.skipped += 1
+            return None
+        assert network is not None
+        src, dst = (network.src, tcp.sport), (network.dst, tcp.dport)
+        flags = tcp.flags
+        return Segment(
+            stream=self.flows.number(src, dst),
+            time_ns=packet.time_ns,
+            src=self._name(network.src),
+            sport=tcp.sport,
+            dst=self._name(network.dst),
+            dport=tcp.dport,
+            seq=tcp.seq,
+            payload=bytes(tcp.data),
+            syn=bool(flags & dpkt.tcp.TH_SYN),
+            fin=bool(flags & dpkt.tcp.TH_FIN),
+            rst=bool(flags & dpkt.tcp.TH_RST),
+            ack=bool(flags & dpkt.tcp.TH_ACK),
+        )
+
+    def _network(self, link_type: int, packet: Packet) -> dpkt.Packet | None:
+        if link_type in _RAW_IP or link_type in (_IPV4, _IPV6):
+            version = packet.data[0] >> 4 if packet.data else 0
+            layer = dpkt.ip.IP if version == 4 else dpkt.ip6.IP6 if version == 6 else None
+            return layer(packet.data) if layer else None
+        frame = _LINK_LAYERS[link_type](packet.data) if link_type in _LINK_LAYERS else None
+        network = getattr(frame, "data", None)
+        if isinstance(network, dpkt.ip.IP) and (network.mf or network.offset):
+            return None  # a fragment: TCP over fragmented IP is not reassembled
+        return network if isinstance(network, dpkt.ip.IP | dpkt.ip6.IP6) else None
+
+    def _name(self, address: bytes) -> str:
+        name = self._names.get(address)
+        if name is None:
+            family = socket.AF_INET if len(address) == 4 else socket.AF_INET6
+            name = socket.inet_ntop(family, address)
+            if len(self._names) < 65_536:
+                self._names[address] = name
+        return name
