@@ -10,8 +10,9 @@ no loss where pyshark tops out at ~800.
 A stop loses nothing captured before it: the kernel hands packets to dumpcap in blocks,
 retired at the latest every quarter second, and dumpcap ends without reading the blocks
 still pending. So at a stop, the capture goes on until a packet stamped after the stop has
-come through (everything before it has then come too) or SETTLE seconds have passed; only
-then is dumpcap asked to end, and its pipe read to the end.
+come through (everything before it has then come too) or nothing has come for SETTLE
+seconds; only then is dumpcap asked to end, and its pipe read to the end. A capture that
+runs behind therefore drains its backlog first.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class DumpcapSource:
         self._process: subprocess.Popen[bytes] | None = None
         self._errors: list[str] = []
         self._stop_at_ns: int | None = None  # wall clock, as packets are stamped
-        self._stop_deadline = 0.0
+        self._last_data = 0.0
         self._ended = False
         self._last_ns = 0
         self.stream = PcapngStream()
@@ -91,12 +92,12 @@ class DumpcapSource:
         """Stop once everything captured so far is delivered (safe in a signal handler)."""
         if self._stop_at_ns is None:
             self._stop_at_ns = time.time_ns()
-            self._stop_deadline = time.monotonic() + SETTLE
+            self._last_data = time.monotonic()  # quiet is counted from the stop on
 
     def _end_when_delivered(self) -> None:
         if self._stop_at_ns is None or self._ended:
             return
-        if self._last_ns >= self._stop_at_ns or time.monotonic() >= self._stop_deadline:
+        if self._last_ns >= self._stop_at_ns or time.monotonic() - self._last_data >= SETTLE:
             self._signal_end()
 
     def _signal_end(self) -> None:
@@ -141,6 +142,7 @@ class DumpcapSource:
                 continue
             if not (data := os.read(fd, READ_SIZE)):
                 return
+            self._last_data = time.monotonic()
             try:
                 packets = self.stream.feed(data)
             except PcapngError as exc:

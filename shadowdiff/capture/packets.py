@@ -94,9 +94,16 @@ class PcapngStream:
             raise PcapngError("not a pcapng stream (no section header first)")
         return struct.unpack_from(self.order + "II", buffer, position)
 
+    def _interface(self, index: int) -> Interface:
+        if index >= len(self.interfaces):
+            raise PcapngError(f"a block names interface {index}, which was not described")
+        return self.interfaces[index]
+
     def _packet(self, body: bytes) -> Packet:
+        if len(body) < 20:
+            raise PcapngError(f"a packet block of {len(body) + 12} bytes is too short")
         index, high, low, captured = struct.unpack_from(self.order + "IIII", body, 0)
-        interface = self.interfaces[index]
+        interface = self._interface(index)
         units = (high << 32) | low
         seconds, rest = divmod(units, interface.units_per_second)
         nanos = rest * 1_000_000_000 // interface.units_per_second
@@ -115,12 +122,14 @@ class PcapngStream:
                     interface.offset_s = struct.unpack(self.order + "q", value)[0]
             self.interfaces.append(interface)
         elif kind == STATISTICS:
-            index = struct.unpack_from(self.order + "I", body, 0)[0]
-            for code, value in _options(body[12:], self.order):
-                if code in (_OPT_IFDROP, _OPT_OSDROP) and len(value) == 8:
-                    # each block carries totals so far: the last one counts
-                    total = struct.unpack(self.order + "Q", value)[0]
-                    self.interfaces[index].dropped = total
+            interface = self._interface(struct.unpack_from(self.order + "I", body, 0)[0])
+            drops = [
+                struct.unpack(self.order + "Q", value)[0]
+                for code, value in _options(body[12:], self.order)
+                if code in (_OPT_IFDROP, _OPT_OSDROP) and len(value) == 8
+            ]
+            if drops:  # totals so far (kernel + dumpcap): the last block counts
+                interface.dropped = sum(drops)
         elif kind == SIMPLE_PACKET:
             raise PcapngError("simple packet blocks (no time stamps) are not supported")
 
@@ -168,6 +177,7 @@ _LINK_LAYERS: dict[int, type[dpkt.Packet]] = {
 }
 _RAW_IP = {12, 14, 101}  # raw IP (v4 or v6, by the version nibble)
 _IPV4, _IPV6 = 228, 229
+_FRAGMENT = 44  # IPv6 fragment header
 
 
 @dataclass(slots=True)
@@ -211,12 +221,15 @@ class Decoder:
         if link_type in _RAW_IP or link_type in (_IPV4, _IPV6):
             version = packet.data[0] >> 4 if packet.data else 0
             layer = dpkt.ip.IP if version == 4 else dpkt.ip6.IP6 if version == 6 else None
-            return layer(packet.data) if layer else None
-        frame = _LINK_LAYERS[link_type](packet.data) if link_type in _LINK_LAYERS else None
-        network = getattr(frame, "data", None)
-        if isinstance(network, dpkt.ip.IP) and (network.mf or network.offset):
-            return None  # a fragment: TCP over fragmented IP is not reassembled
-        return network if isinstance(network, dpkt.ip.IP | dpkt.ip6.IP6) else None
+            network = layer(packet.data) if layer else None
+        else:
+            frame = _LINK_LAYERS[link_type](packet.data) if link_type in _LINK_LAYERS else None
+            network = getattr(frame, "data", None)
+        if isinstance(network, dpkt.ip.IP):
+            return None if network.mf or network.offset else network
+        if isinstance(network, dpkt.ip6.IP6):
+            return None if _FRAGMENT in network.extension_hdrs else network
+        return None  # not IP, or a fragment: TCP over fragmented IP is not reassembled
 
     def _name(self, address: bytes) -> str:
         name = self._names.get(address)
