@@ -39,6 +39,7 @@ class CaptureStats:
     incomplete_requests: int = 0
     incomplete_responses: int = 0
     streams_with_gaps: int = 0
+    holes: int = 0  # runs of bytes never captured, given up (the connection went on)
     retransmissions: int = 0
     not_http: int = 0  # messages that were not HTTP (or too large), skipped
     bytes_skipped: int = 0  # bytes before the first start line of a joined connection, or junk
@@ -61,7 +62,8 @@ class CaptureStats:
             f"{self.requests_without_response}, responses without request "
             f"{self.responses_without_request}, incomplete requests {self.incomplete_requests}, "
             f"incomplete responses {self.incomplete_responses}); connections with missing "
-            f"bytes {self.streams_with_gaps}, not HTTP {self.not_http}, "
+            f"bytes {self.streams_with_gaps} ({self.holes} holes skipped), "
+            f"not HTTP {self.not_http}, "
             f"given up {self.streams_given_up}"
         )
 
@@ -106,6 +108,10 @@ class _Stream:
     resync_down: bool = False  # looking for the next status line
     hold_up: bytes = b""  # the tail kept while looking, in case a line spans two segments
     hold_down: bytes = b""
+    had_gap: bool = False
+    realign: bool = False  # after a hole: pairing waits for a request sent while idle
+    realigned_at: int = 0  # responses that began before this time answer lost requests
+    last_response_ns: int = 0  # when the latest response ended
     cut_up: MessageCutter = field(init=False)
     cut_down: MessageCutter = field(init=False)
 
@@ -207,6 +213,8 @@ class Assembler:
         found: list[Captured] = []
         before = direction.retransmissions
         for chunk in direction.push(segment):
+            if chunk.after_gap:
+                self._after_hole(stream, to_server)
             data = self._resynced(stream, to_server, chunk.data)
             if not data:
                 continue
@@ -243,6 +251,29 @@ class Assembler:
             stream.resync_down, stream.hold_down = found is None, kept
         return rest
 
+    def _after_hole(self, stream: _Stream, to_server: bool) -> None:
+        """Bytes were never captured: the message they cut is lost (counted), the direction
+        looks for its next start line, and the requests waiting are given up. Pairing then
+        waits for a sure point: a request sent while no response was under way, answered by
+        the first response that began after it."""
+        self.stats.holes += 1
+        if not stream.had_gap:
+            stream.had_gap = True
+            self.stats.streams_with_gaps += 1
+        if to_server:
+            self.stats.incomplete_requests += int(stream.cut_up.started)
+            stream.cut_up, stream.resync_up = MessageCutter(is_response=False), True
+        else:
+            if stream.cut_down.started:
+                self.stats.incomplete_responses += 1
+                if stream.requests:
+                    stream.requests.popleft()  # the exchange it belonged to: counted once
+            stream.cut_down = MessageCutter(is_response=True, method_for_next=stream.next_method)
+            stream.resync_down, stream.answered = True, 0
+        self.stats.requests_without_response += len(stream.requests)
+        stream.requests.clear()
+        stream.realign = True
+
     def _lose_message(self, stream: _Stream, to_server: bool) -> None:
         """A message that is not HTTP (or too large): counted, skipped up to the next start
         line; after a lost response the requests waiting on this connection are given up,
@@ -263,6 +294,14 @@ class Assembler:
 
     def _add_request(self, stream: _Stream, message: Message) -> None:
         stream.http_seen = True
+        if stream.realign:
+            under_way = stream.cut_down.started_ns
+            if (under_way is not None and under_way < message.first_ns) or (
+                message.first_ns < stream.last_response_ns
+            ):
+                self.stats.requests_without_response += 1  # its answer cannot be told
+                return
+            stream.realign, stream.realigned_at = False, message.first_ns
         stream.requests.append(message)
         if len(stream.requests) > MAX_WAITING:  # responses not seen (one-way capture?)
             stream.requests.popleft()
@@ -273,6 +312,10 @@ class Assembler:
         for message in messages:
             stream.http_seen = True
             stream.answered += 1
+            stream.last_response_ns = max(stream.last_response_ns, message.last_ns)
+            if stream.realign or message.first_ns < stream.realigned_at:
+                self.stats.responses_without_request += 1  # it answers a request not seen
+                continue
             if not stream.requests:
                 self.stats.responses_without_request += 1
                 continue
@@ -318,7 +361,7 @@ class Assembler:
         """Count missing bytes and unfinished messages; a close-delimited response ends here
         only when the server's FIN came after all its bytes."""
         server_done = stream.down.ended
-        if stream.up.close() | stream.down.close():
+        if (stream.up.close() | stream.down.close()) and not stream.had_gap:
             self.stats.streams_with_gaps += 1
         found: list[Captured] = []
         if server_done and (tail := _finish(stream.cut_down, stream.last_ns)) is not None:

@@ -72,6 +72,11 @@ class MessageCutter:
         return message
 
     @property
+    def started_ns(self) -> int | None:
+        """Capture time of the first byte of the message in progress (None: none is)."""
+        return self._first_ns if self.started else None
+
+    @property
     def pending_bytes(self) -> int:
         return len(self._raw)
 

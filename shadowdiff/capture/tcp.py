@@ -1,15 +1,20 @@
 """In-order TCP byte streams from captured segments (pure, sans-IO).
 
-tshark indexes connections (`tcp.stream`) and hands over each segment's payload and raw
+The packet source numbers connections and hands over each segment's payload and raw
 sequence number; this module puts one direction's bytes back in order, drops
-retransmissions, holds segments that arrive early, and says when bytes are missing.
+retransmissions and holds segments that arrive early. Bytes the capture never saw (the
+kernel dropped their packet: no retransmission will come, the receiver had them) are given
+up once GAP_SEGMENTS segments or GAP_WAIT_NS of capture time wait behind them: the direction
+goes on from the held bytes, the first chunk after the hole marked `after_gap`, and the
+missing bytes counted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MAX_EARLY = 2048  # segments held while waiting for a missing one
+GAP_SEGMENTS = 256  # segments held behind missing bytes before those are given up
+GAP_WAIT_NS = 1_000_000_000  # capture time the oldest held segment waits, at most
 SEQ_SPACE = 1 << 32
 
 
@@ -37,6 +42,7 @@ class Chunk:
 
     data: bytes
     time_ns: int
+    after_gap: bool = False  # bytes before these were never captured
 
 
 @dataclass(slots=True)
@@ -47,8 +53,10 @@ class Direction:
     next_seq: int | None = None
     early: dict[int, Chunk] = field(default_factory=dict)
     retransmissions: int = 0
-    gap: bool = False  # bytes were lost: what follows cannot be framed
+    holes: int = 0  # times bytes were given up as never captured
+    missing_bytes: int = 0
     fin_seq: int | None = None  # where the FIN is, once seen
+    waiting_since: int | None = None  # capture time of the first segment held
 
     @property
     def ended(self) -> bool:
@@ -69,8 +77,26 @@ class Direction:
             return self._overlap(chunk, -offset)
         if offset > 0:
             self._hold(start, chunk)
-            return []
+            return self._skip_hole() if self._hole_given_up(segment.time_ns) else []
         return self._take(chunk)
+
+    def _hole_given_up(self, now_ns: int) -> bool:
+        if not self.early:
+            return False
+        if self.waiting_since is None:
+            self.waiting_since = now_ns
+        return len(self.early) >= GAP_SEGMENTS or now_ns - self.waiting_since >= GAP_WAIT_NS
+
+    def _skip_hole(self) -> list[Chunk]:
+        """Go on from the nearest held bytes; the ones before them are counted missing."""
+        assert self.next_seq is not None
+        expected = self.next_seq
+        start = min(self.early, key=lambda seq: _distance(expected, seq))
+        self.holes += 1
+        self.missing_bytes += _distance(expected, start)
+        self.next_seq = start
+        held = self.early.pop(start)
+        return self._take(Chunk(held.data, held.time_ns, after_gap=True))
 
     def _overlap(self, chunk: Chunk, behind: int) -> list[Chunk]:
         if behind >= len(chunk.data):
@@ -82,8 +108,6 @@ class Direction:
         held = self.early.get(start)
         if held is not None and len(held.data) >= len(chunk.data):
             self.retransmissions += 1
-        elif held is None and len(self.early) >= MAX_EARLY:
-            self.gap = True
         else:
             self.early[start] = chunk
 
@@ -95,6 +119,8 @@ class Direction:
             assert self.next_seq is not None
             self.next_seq = (self.next_seq + len(following.data)) % SEQ_SPACE
             following = self._next_held()
+        if not self.early:
+            self.waiting_since = None
         return chunks
 
     def _next_held(self) -> Chunk | None:
@@ -117,7 +143,7 @@ class Direction:
 
     def close(self) -> bool:
         """End of the direction; True when bytes were missing (held segments never joined)."""
-        missing = self.gap or bool(self.early)
+        missing = bool(self.holes) or bool(self.early)
         self.early.clear()
         return missing
 

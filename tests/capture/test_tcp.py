@@ -167,16 +167,47 @@ def test_missing_bytes_are_reported_at_close() -> None:
     assert direction.early == {}, "held segments are freed at close"
 
 
-def test_early_segments_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tcp, "MAX_EARLY", 3)
-    segments = cut(b"x" * 10, 1, [1] * 9)
+def test_bytes_never_captured_are_given_up_once_enough_segments_wait_behind_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tcp, "GAP_SEGMENTS", 3)
+    segments = cut(b"abcdefghij", 1, [1] * 9)  # one byte each; "b" is never captured
     direction = opened()
-    for segment in segments[1:]:
-        direction.push(segment)
-    assert len(direction.early) == 3
-    assert direction.gap
-    assert push_all(direction, segments[:1]) == b"xxxx", "stops where a dropped segment was"
+    assert push_all(direction, segments[:1]) == b"a"
+    assert push_all(direction, segments[2:4]) == b"", "held: the hole may still fill"
+    chunks = direction.push(segments[4])
+    assert [c.data for c in chunks] == [b"c", b"d", b"e"]
+    assert [c.after_gap for c in chunks] == [True, False, False]
+    assert (direction.holes, direction.missing_bytes) == (1, 1)
+    assert push_all(direction, segments[5:]) == b"fghij", "the direction goes on"
+    assert push_all(direction, segments[1:2]) == b"", "the late byte is behind: ignored"
     assert direction.close() is True
+
+
+def test_bytes_never_captured_are_given_up_after_a_second_of_capture_time() -> None:
+    direction = opened()
+    direction.push(seg(1, b"aaa", time_ns=0))
+    assert direction.push(seg(10, b"ccc", time_ns=10)) == []  # 4..9 missing
+    assert direction.push(seg(13, b"ddd", time_ns=500_000_000)) == []
+    chunks = direction.push(seg(16, b"eee", time_ns=1_000_000_010))
+    assert [(c.data, c.after_gap) for c in chunks] == [
+        (b"ccc", True),
+        (b"ddd", False),
+        (b"eee", False),
+    ]
+    assert direction.missing_bytes == 6 and direction.waiting_since is None
+
+
+def test_a_hole_that_fills_in_time_is_not_given_up() -> None:
+    direction = opened()
+    direction.push(seg(1, b"aaa", time_ns=0))
+    direction.push(seg(7, b"ccc", time_ns=1))
+    assert [c.data for c in direction.push(seg(4, b"bbb", time_ns=900_000_000))] == [
+        b"bbb",
+        b"ccc",
+    ]
+    assert direction.holes == 0 and direction.waiting_since is None
+    assert direction.close() is False
 
 
 # --- the 32-bit wrap ----------------------------------------------------------------------
