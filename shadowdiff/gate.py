@@ -59,6 +59,7 @@ class GateResult:
     endpoints: list[EndpointGate]
     uncompared: int = 0  # no baseline (none recorded, no --baseline): assertions only
     lost: int = 0  # exchanges the capture lost or shed (tee), by the run's own count
+    capture: dict[str, int | None] = field(default_factory=dict)  # tee: losses by reason
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +111,7 @@ def evaluate_gate(
     uncompared: int = 0,
     lost: int = 0,
     max_lost: int | None = None,
+    capture: dict[str, int | None] | None = None,
 ) -> GateResult:
     ordered = sorted(endpoints, key=lambda e: (e.passed, -e.diff_rate * e.exchanges, e.endpoint))
     total = {
@@ -138,4 +140,5 @@ def evaluate_gate(
         ordered,
         uncompared,
         lost,
+        capture or {},
     )

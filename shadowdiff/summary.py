@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -39,8 +40,40 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
     uncompared = uncompared_count(db, run.id)
     lost = int(run.traffic.get("lost", 0))
     return evaluate_gate(
-        run.name, run.status, run.problems, endpoints, uncompared, lost, policy.max_lost
+        run.name,
+        run.status,
+        run.problems,
+        endpoints,
+        uncompared,
+        lost,
+        policy.max_lost,
+        capture_losses(run.traffic),
     )
+
+
+CAPTURE_LOSSES = {  # what a live run's traffic counts -> the gate's names, in this order
+    "kernel_dropped": "packets_dropped",
+    "undelivered": "packets_not_delivered",
+    "requests_without_response": "requests_without_response",
+    "responses_without_request": "responses_without_request",
+    "incomplete_requests": "incomplete_requests",
+    "incomplete_responses": "incomplete_responses",
+    "holes": "holes_skipped",
+}
+
+
+def capture_losses(traffic: dict[str, Any]) -> dict[str, int | None]:
+    """A live run's losses by reason (empty for a replay of files): the capture's own
+    counts, then what tee shed or could not read."""
+    capture = traffic.get("capture")
+    if not isinstance(capture, dict):
+        return {}
+    losses: dict[str, int | None] = {
+        name: capture.get(key) for key, name in CAPTURE_LOSSES.items() if key in capture
+    }
+    for key in ("shed", "unreadable", "unanswered"):
+        losses[key] = int(traffic.get(key, 0))
+    return losses
 
 
 def format_gate(result: GateResult) -> str:
@@ -51,8 +84,13 @@ def format_gate(result: GateResult) -> str:
         f"errors {result.errors}, skipped {result.skipped}"
         + (f", unreadable records {result.unreadable}" if result.unreadable else ""),
     ]
-    if result.lost:
-        lines.append(f"  note: the capture lost {result.lost} exchange(s) (see the run's traffic)")
+    if result.lost or any(result.capture.values()):
+        counts = ", ".join(
+            f"{name.replace('_', ' ')} {value}" for name, value in result.capture.items() if value
+        )
+        lines.append(
+            f"  note: the capture lost {result.lost} exchange(s): {counts or 'see the run'}"
+        )
     if result.uncompared:
         lines.append(
             f"  note: {result.uncompared} exchange(s) had no baseline response (none "

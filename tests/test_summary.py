@@ -270,3 +270,45 @@ def test_format_gate_of_a_constructed_result() -> None:
         "run x: FAILED — 0 exchanges: same 0, differs 0, failed 0, errors 0, skipped 0",
         "  reason: the run has no exchanges",
     ]
+
+
+def test_a_live_runs_capture_losses_reach_the_gate_json_and_its_text(db: Database) -> None:
+    writer = RunWriter(db, "live", {})
+    writer.add(result(ITEMS))
+    capture = {
+        "kernel_dropped": 12,
+        "undelivered": 0,
+        "requests_without_response": 2,
+        "responses_without_request": 1,
+        "incomplete_requests": 0,
+        "incomplete_responses": 3,
+        "holes": 4,
+        "packets": 900,
+        "lost": 6,
+    }
+    traffic = {"captured": 40, "shed": 5, "unreadable": 0, "unanswered": 0}
+    writer.finish("finished", {**traffic, "capture": capture, "lost": 11})
+    gate = summarize_run(db, "live", GatePolicy(max_lost=10))
+    assert gate.to_json()["capture"] == {
+        "packets_dropped": 12,
+        "packets_not_delivered": 0,
+        "requests_without_response": 2,
+        "responses_without_request": 1,
+        "incomplete_requests": 0,
+        "incomplete_responses": 3,
+        "holes_skipped": 4,
+        "shed": 5,
+        "unreadable": 0,
+        "unanswered": 0,
+    }
+    assert gate.lost == 11 and not gate.passed
+    text = format_gate(gate)
+    assert "the capture lost 11 exchange(s): packets dropped 12, requests without" in text
+    assert "more than --max-lost 10" in text
+
+
+def test_a_replay_of_files_has_no_capture_losses(db: Database) -> None:
+    store_run(db, "files", [result(ITEMS)])
+    gate = summarize_run(db, "files", GatePolicy())
+    assert gate.capture == {} and gate.lost == 0
+    assert "capture" not in format_gate(gate)

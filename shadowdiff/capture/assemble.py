@@ -45,6 +45,7 @@ class CaptureStats:
     bytes_skipped: int = 0  # bytes before the first start line of a joined connection, or junk
     streams_given_up: int = 0
     kernel_dropped: int | None = None  # packets dumpcap could not capture (None: unknown)
+    undelivered: int = 0  # packets captured but not delivered before the stop's time limit
 
     def as_json(self) -> dict[str, int | None]:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "lost": self.lost}
@@ -52,13 +53,14 @@ class CaptureStats:
     def summary(self) -> str:
         """The loss accounting, one line."""
         drops = (
-            "kernel drops unknown (tshark engine)"
+            "kernel drops not known"
             if self.kernel_dropped is None
             else f"packets dropped by the kernel {self.kernel_dropped}"
         )
         return (
             f"capture: {self.packets} packets, {self.exchanges} exchanges; lost {self.lost} "
-            f"({drops}, requests without response "
+            f"({drops}, packets not delivered before the stop {self.undelivered}, "
+            f"requests without response "
             f"{self.requests_without_response}, responses without request "
             f"{self.responses_without_request}, incomplete requests {self.incomplete_requests}, "
             f"incomplete responses {self.incomplete_responses}); connections with missing "
@@ -69,14 +71,16 @@ class CaptureStats:
 
     @property
     def lost(self) -> int:
-        """Exchanges lost or left incomplete, whatever the reason. A packet the kernel
-        dropped counts as one: it may have carried a whole exchange."""
+        """Exchanges lost or left incomplete, whatever the reason. A packet never delivered
+        counts as one (it may have carried a whole exchange). Packets the kernel dropped
+        are counted apart: each one shows up here as the exchange whose bytes it held (or
+        as nothing, for a bare ACK)."""
         return (
             self.requests_without_response
             + self.responses_without_request
             + self.incomplete_requests
             + self.incomplete_responses
-            + (self.kernel_dropped or 0)
+            + self.undelivered
         )
 
 
@@ -110,6 +114,7 @@ class _Stream:
     hold_down: bytes = b""
     had_gap: bool = False
     realign: bool = False  # after a hole: pairing waits for a request sent while idle
+    given_up: int = 0  # requests given up at a hole, already counted: their answers are not
     realigned_at: int = 0  # responses that began before this time answer lost requests
     last_response_ns: int = 0  # when the latest response ended
     cut_up: MessageCutter = field(init=False)
@@ -271,6 +276,7 @@ class Assembler:
             stream.cut_down = MessageCutter(is_response=True, method_for_next=stream.next_method)
             stream.resync_down, stream.answered = True, 0
         self.stats.requests_without_response += len(stream.requests)
+        stream.given_up += len(stream.requests)
         stream.requests.clear()
         stream.realign = True
 
@@ -314,7 +320,10 @@ class Assembler:
             stream.answered += 1
             stream.last_response_ns = max(stream.last_response_ns, message.last_ns)
             if stream.realign or message.first_ns < stream.realigned_at:
-                self.stats.responses_without_request += 1  # it answers a request not seen
+                if stream.given_up:  # the answer to a request already counted
+                    stream.given_up -= 1
+                else:
+                    self.stats.responses_without_request += 1  # to a request never seen
                 continue
             if not stream.requests:
                 self.stats.responses_without_request += 1

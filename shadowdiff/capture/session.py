@@ -74,6 +74,9 @@ def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None])
                 writer.write(record_)
     if isinstance(source, DumpcapSource):
         assembler.stats.kernel_dropped = source.dropped
+    elif stopper.target is not None and stopper.stopping and not settings.count:
+        # the drain limit ended the capture before tshark delivered all it had captured
+        assembler.stats.undelivered = max(0, stopper.target - source.delivered)
     return assembler.stats
 
 

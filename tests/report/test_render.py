@@ -27,7 +27,7 @@ from shadowdiff.report.context import (
 )
 from shadowdiff.report.queries import Percentiles
 from shadowdiff.report.render import as_mapping, environment, render
-from shadowdiff.store import open_store
+from shadowdiff.store import RunWriter, open_store
 from shadowdiff.store.query import RunInfo
 from shadowdiff.testing import make_response
 from tests.report import (
@@ -371,3 +371,22 @@ def test_filters() -> None:
     assert env.from_string("{{ 0.1234 | pct }} {{ none | pct }}").render(none=None) == "12.34% —"
     assert env.from_string("{{ 3.21 | ms }} {{ none | ms }}").render(none=None) == "3.2 ms —"
     assert env.from_string("{{ 12345.6 | ms }}").render() == "12,345.6 ms"
+
+
+def test_a_live_runs_capture_losses_are_shown_by_reason(db: Database) -> None:
+    writer = RunWriter(db, "live", {"target": "http://staging"})
+    writer.add(result(USERS, "/api/users/1"))
+    capture = {"kernel_dropped": 7, "requests_without_response": 2, "holes": 1, "lost": 2}
+    writer.finish("finished", {"captured": 3, "shed": 4, "capture": capture, "lost": 6})
+    page = render("report.html.j2", build_report(db, "live", GatePolicy()))
+    assert "packets dropped <b>7</b>" in page
+    assert "requests without response <b>2</b>" in page and "shed <b>4</b>" in page
+    assert "<b>6</b><span>lost by the capture</span>" in page
+
+
+def test_a_tshark_capture_says_its_kernel_drops_are_unknown(db: Database) -> None:
+    writer = RunWriter(db, "live", {"target": "http://staging"})
+    writer.add(result(USERS, "/api/users/1"))
+    writer.finish("finished", {"captured": 1, "capture": {"kernel_dropped": None, "lost": 0}})
+    page = render("report.html.j2", build_report(db, "live", GatePolicy()))
+    assert "packets dropped <b>unknown</b>" in page
