@@ -343,3 +343,115 @@ def test_any_split_of_responses_gives_them_back(messages: list[bytes], cuts: lis
         out += cutter.feed(piece, 0)
     assert raws(out) == messages
     assert not cutter.started
+
+
+# --- the plain path and h11 cut alike ------------------------------------------------------
+
+_HEADER_LINES = st.sampled_from(
+    [
+        b"Host: svc",
+        b"host:svc",
+        b"X-A: 1",
+        b"X-Empty:",
+        b"X-Tab:\tv\t",
+        b"Connection: keep-alive",
+        b"Content-Length: 3",
+        b"content-length:  5 ",
+        b"Content-Length: 3, 3",
+        b"Content-Length: -1",
+        b"Content-Length: 99999999999999999999",
+        b"Transfer-Encoding: chunked",
+        b"Expect: 100-continue",
+        b"Upgrade: websocket",
+        b"Bad Header: x",
+        b" folded continuation",
+        b"X-Ctl: a\x01b",
+        b"X-Bin: \xff\xfe",
+        b"NoColon",
+    ]
+)
+_START_LINES = st.sampled_from(
+    [
+        b"GET /a HTTP/1.1",
+        b"POST /items?x=1 HTTP/1.1",
+        b"HEAD / HTTP/1.0",
+        b"PUT /p HTTP/1.0",
+        b"CONNECT svc:443 HTTP/1.1",
+        b"get / HTTP/1.1",
+        b"GET  / HTTP/1.1",
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 204 No Content",
+        b"HTTP/1.1 304 Not Modified",
+        b"HTTP/1.0 200",
+        b"HTTP/1.1 100 Continue",
+        b"HTTP/1.1 101 Switching Protocols",
+        b"HTTP/1.1 404 Not Found",
+        b"HTTP/2 200 OK",
+    ]
+)
+_BODIES = st.sampled_from([b"", b"abc", b"hello", b"3\r\nabc\r\n0\r\n\r\n", b"x" * 40])
+
+
+@st.composite
+def _stream(draw: st.DrawFn) -> bytes:
+    messages = []
+    for _ in range(draw(st.integers(1, 3))):
+        lines = [draw(_START_LINES), *draw(st.lists(_HEADER_LINES, max_size=4))]
+        messages.append(b"\r\n".join(lines) + b"\r\n\r\n" + draw(_BODIES))
+    return b"".join(messages)
+
+
+def _cuts(
+    data: bytes, sizes: list[int], is_response: bool, methods: list[bytes], plain: bool
+) -> list[object]:
+    """What each feed gives (raws, or the error's type), then what finish gives."""
+    pending = list(methods)
+    cutter = MessageCutter(is_response, lambda: pending.pop(0) if pending else b"GET", plain)
+    out: list[object] = []
+    offset = 0
+    for size in [*sizes, len(data)]:
+        piece, offset = data[offset : offset + size], offset + size
+        if not piece:
+            break
+        try:
+            out.append(raws(cutter.feed(piece, offset)))
+        except FramingError:
+            return [*out, FramingError, pending]
+    try:
+        tail = cutter.finish(offset)
+        out.append(tail.raw if tail else None)
+    except FramingError:
+        out.append(FramingError)
+    return [*out, pending]
+
+
+@FAST
+@given(
+    _stream(),
+    st.lists(st.integers(1, 60), max_size=6),
+    st.booleans(),
+    st.lists(st.sampled_from([b"GET", b"HEAD", b"POST", b"CONNECT"]), max_size=3),
+)
+def test_the_plain_path_cuts_every_stream_as_h11_does(
+    data: bytes, sizes: list[int], is_response: bool, methods: list[bytes]
+) -> None:
+    assert _cuts(data, sizes, is_response, methods, plain=True) == _cuts(
+        data, sizes, is_response, methods, plain=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("head", "is_response", "length"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", False, 27),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n", False, 51),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", True, 49),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True, 27),
+        (b"GET / HTTP/1.1\r\n\r\n", False, framing.NOT_PLAIN),  # no Host: h11 refuses
+        (b"HTTP/1.1 200 OK\r\n\r\n", True, framing.NOT_PLAIN),  # ends at the close
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", True, framing.NOT_PLAIN),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n", False, None),  # the head is not whole
+    ],
+)
+def test_plain_length(head: bytes, is_response: bool, length: int | None) -> None:
+    assert framing.plain_length(head, is_response, lambda: b"GET") == length
