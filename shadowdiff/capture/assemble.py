@@ -119,8 +119,10 @@ class _Stream:
     last_response_ns: int = 0  # when the latest response ended
     cut_up: MessageCutter = field(init=False)
     cut_down: MessageCutter = field(init=False)
+    id_prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
+        self.id_prefix = _id_prefix(self.client, self.server)
         self.cut_up = MessageCutter(is_response=False)
         self.cut_down = MessageCutter(is_response=True, method_for_next=self.next_method)
 
@@ -410,5 +412,9 @@ def _gor_id(stream: _Stream, number: int) -> str:
     """GoReplay's id shape: client port, server port, client IPv4 (or IPv6's last 4 bytes),
     then 4 bytes that GoReplay takes from the TCP ack; here the exchange's number in the
     capture, so that pipelined requests (which share an ack) still get distinct ids."""
-    address = ipaddress.ip_address(stream.client[0]).packed[-4:]
-    return f"{stream.client[1]:04x}{stream.server[1]:04x}{address.hex()}{number & 0xFFFFFFFF:08x}"
+    return f"{stream.id_prefix}{number & 0xFFFFFFFF:08x}"
+
+
+def _id_prefix(client: tuple[str, int], server: tuple[str, int]) -> str:
+    address = ipaddress.ip_address(client[0]).packed[-4:]
+    return f"{client[1]:04x}{server[1]:04x}{address.hex()}"

@@ -22,6 +22,8 @@ from shadowdiff.capture.packets import (
     Packet,
     PcapngError,
     PcapngStream,
+    dpkt_tcp,
+    plain_tcp,
 )
 from shadowdiff.capture.tcp import Segment
 from shadowdiff.capture.tshark import file_segments
@@ -514,3 +516,96 @@ def test_a_real_capture_gives_the_segments_tshark_gives() -> None:
     ]
     pairs = {(a.stream, b.stream) for a, b in zip(ours, theirs, strict=True)}
     assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+# --- the plain path and dpkt read alike -----------------------------------------------------
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> bytes:
+    """Ethernet frames of every shape the plain path must take or refuse: IPv4 with options
+    or fragment bits, IPv6 with or without an extension header, TCP with options, UDP,
+    VLAN tags, Ethernet padding, truncation, a lying length field."""
+    payload = draw(st.binary(max_size=64))
+    options = draw(st.sampled_from([b"", b"\x02\x04\x05\xb4", b"\x01\x01\x08\x0a" + bytes(8)]))
+    segment = dpkt.tcp.TCP(
+        sport=draw(st.integers(0, 65535)),
+        dport=draw(st.integers(0, 65535)),
+        seq=draw(st.integers(0, 2**32 - 1)),
+        flags=draw(st.integers(0, 0xFF)),
+        opts=options,
+        data=payload,
+    )
+    transport: dpkt.Packet = segment
+    if draw(st.booleans()) is False and draw(st.integers(0, 5)) == 0:
+        transport = dpkt.udp.UDP(sport=1, dport=2, data=payload)
+    if draw(st.booleans()):
+        ip_options = draw(st.sampled_from([b"", b"\x01\x01\x01\x01"]))
+        packet = dpkt.ip.IP(
+            src=bytes(draw(st.binary(min_size=4, max_size=4))),
+            dst=bytes(draw(st.binary(min_size=4, max_size=4))),
+            p=dpkt.ip.IP_PROTO_UDP if isinstance(transport, dpkt.udp.UDP) else 6,
+            opts=ip_options,
+            data=transport,
+        )
+        fragment = draw(st.sampled_from(["none", "df", "mf", "offset"]))
+        packet.df, packet.mf = fragment == "df", fragment == "mf"
+        packet.offset = 8 if fragment == "offset" else 0
+        network: bytes = bytes(packet)
+        kind = dpkt.ethernet.ETH_TYPE_IP
+    else:
+        body = bytes(transport)
+        next_header = dpkt.ip.IP_PROTO_UDP if isinstance(transport, dpkt.udp.UDP) else 6
+        if draw(st.booleans()):  # a hop-by-hop extension header in front
+            body = bytes([next_header, 0]) + bytes(6) + body
+            next_header = 0
+        network = (
+            bytes(
+                dpkt.ip6.IP6(
+                    src=draw(st.binary(min_size=16, max_size=16)),
+                    dst=draw(st.binary(min_size=16, max_size=16)),
+                    nxt=next_header,
+                    hlim=64,
+                    plen=len(body),
+                )
+            )[:40]
+            + body
+        )
+        kind = dpkt.ethernet.ETH_TYPE_IP6
+    frame = bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=kind)) + network
+    if draw(st.booleans()) and draw(st.booleans()):  # a VLAN tag
+        frame = frame[:12] + b"\x81\x00\x00\x07" + frame[12:]
+    frame += bytes(draw(st.sampled_from([0, 0, 6])))  # Ethernet padding
+    if draw(st.integers(0, 4)) == 0:
+        frame = frame[: draw(st.integers(0, len(frame)))]  # truncated
+    return frame
+
+
+@settings(max_examples=400, deadline=None)
+@given(_frames())
+def test_the_plain_path_reads_every_frame_as_dpkt_does(frame: bytes) -> None:
+    plain = plain_tcp(frame)
+    if plain is not None:  # where the plain path answers, dpkt agrees field by field
+        assert plain == dpkt_tcp(1, frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_frames())
+def test_the_decoder_gives_what_dpkt_alone_gives(frame: bytes) -> None:
+    found, _ = decode(1, frame)
+    expected = dpkt_tcp(1, frame)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert (found.sport, found.dport, found.seq, found.payload) == (
+            expected[1],
+            expected[3],
+            expected[4],
+            expected[6],
+        )
+
+
+def test_the_plain_path_takes_the_usual_frames() -> None:
+    for network in (tcp(payload=b"hello"), tcp(("::1", 4), ("::1", 80), payload=b"x")):
+        assert plain_tcp(ethernet(network)) is not None
