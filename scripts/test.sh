@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 apt_packages=()
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
-command -v tshark >/dev/null || apt_packages+=(tshark)  # capture tests run real tshark on lo
+# capture tests run real dumpcap and tshark on lo (the tshark package brings both)
+{ command -v tshark && command -v dumpcap; } >/dev/null || apt_packages+=(tshark)
+command -v setpriv >/dev/null || apt_packages+=(util-linux)  # drops capture capabilities
 if ((${#apt_packages[@]})); then
     # tshark's package asks whether non-root users may capture: answer no, without a prompt
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections

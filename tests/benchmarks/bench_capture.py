@@ -199,14 +199,15 @@ def main() -> None:
         nginx = subprocess.Popen(["nginx", "-c", str(nginx_config(scratch, args.port))])
         time.sleep(0.5)
         try:
-            for engine in args.engines.split(","):
+            for engine in filter(None, args.engines.split(",")):
                 seconds = args.tshark_seconds if engine == "tshark" else args.seconds
                 results[f"record_{engine}"] = [
                     run_record(args.port, engine, rate, seconds, scratch) for rate in rates
                 ]
-            results["dumpcap_alone"] = [
-                run_dumpcap(args.port, rate, args.seconds, scratch) for rate in rates
-            ]
+            if args.engines:
+                results["dumpcap_alone"] = [
+                    run_dumpcap(args.port, rate, args.seconds, scratch) for rate in rates
+                ]
             if args.long:
                 results["long_run"] = run_record(
                     args.port, "dumpcap", args.long_rate, args.long, scratch, sample_every=15
