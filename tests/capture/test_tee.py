@@ -7,15 +7,18 @@ against the candidate build. Both runs must find the same differences."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from shadowdiff.samples.generate import record as play_sample_mix
 from shadowdiff.samples.service import SampleService
-from tests.capture.test_live import wait_for_line
+from tests.capture.test_live import request, respond, talk, wait_for_line
 from tests.conftest import RULES, run_cli
+from tests.servers import RawServer
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -101,3 +104,96 @@ def test_tee_gives_the_same_verdicts_as_replay_of_the_same_traffic(
     assert len(played) == 480 and tee_gate["exchanges"] == replay_gate["exchanges"] == 240
     assert by_endpoint(tee_gate) == by_endpoint(replay_gate)
     assert tee_gate["lost"] == 0 and tee_gate["passed"] is False
+
+
+def test_a_target_slower_than_the_traffic_sheds_exchanges_and_counts_them(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "store.db"
+    with RawServer(respond) as origin, RawServer(respond, delay=0.3) as slow:
+        teeing = start(
+            "tee",
+            "-i",
+            "lo",
+            "-p",
+            str(origin.port),
+            "--target",
+            slow.url,
+            "--concurrency",
+            "1",
+            "--queue",
+            "2",
+            "--db",
+            str(db),
+            "--run",
+            "slow",
+            "--quiet",
+        )
+        talk(origin.port, [request(f"/burst/{i}", port=origin.port) for i in range(40)])
+        time.sleep(1.5)  # the capture has delivered the burst; the target is still busy
+        teeing.send_signal(signal.SIGINT)
+        _, err = teeing.communicate(timeout=60)
+        replayed = len(slow.received)
+    assert teeing.returncode == 0, err
+    result = gate(db, "slow")
+    shed = result["capture"]["shed"]
+    assert shed > 0, "the queue holds 2: most of a 40-request burst is shed"
+    assert result["exchanges"] + shed == 40 == replayed + shed
+    assert result["lost"] == shed and result["capture"]["packets_dropped"] == 0
+
+
+def test_tee_without_dumpcap_exits_3_saying_what_to_install(tmp_path: Path) -> None:
+    with RawServer(respond) as target:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shadowdiff",
+                "tee",
+                "-i",
+                "lo",
+                "-p",
+                "80",
+                "--target",
+                target.url,
+                "--db",
+                str(tmp_path / "s.db"),
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PATH": str(tmp_path)},
+        )
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("shadowdiff: error: dumpcap not found: install tshark")
+
+
+def test_tee_without_capture_permission_exits_3_naming_the_capabilities(tmp_path: Path) -> None:
+    with RawServer(respond) as target:
+        done = subprocess.run(
+            [
+                "setpriv",
+                "--bounding-set=-net_raw,-net_admin",
+                "--inh-caps=-net_raw,-net_admin",
+                sys.executable,
+                "-m",
+                "shadowdiff",
+                "tee",
+                "-i",
+                "lo",
+                "-p",
+                "80",
+                "--target",
+                target.url,
+                "--db",
+                str(tmp_path / "s.db"),
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 3, done.stderr
+    assert "no permission to capture" in done.stderr.strip().splitlines()[-1]
