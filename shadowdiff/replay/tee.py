@@ -14,16 +14,18 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shadowdiff.errors import EnvironmentProblem
+from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.exchange import Exchange, Request, Response
 from shadowdiff.gorfile import REQUEST, RESPONSE, GorRecord, RecordSplitter, parse_record
 from shadowdiff.http1 import HttpParseError
+from shadowdiff.replay.plan import Target
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ExchangeQueue, ReplaySettings, replay_from
 from shadowdiff.replay.session import (
@@ -95,6 +97,9 @@ def run_tee(
     run_name: str | None = None,
     show_progress: bool = True,
 ) -> SessionOutcome:
+    for target in (settings.target, settings.baseline):
+        if target is not None:
+            refuse_feedback(target, tee.ports)
     check_targets(settings)
     writer = start_run(
         db_path, run_name, run_row("tee", [_source(tee)], settings, rules, queue=tee.queue_size)
@@ -248,6 +253,33 @@ def _on_signals(child: asyncio.subprocess.Process, stop: asyncio.Event) -> list[
             child.send_signal(signal.SIGINT)
 
     return handle_signals(on_signal)
+
+
+def refuse_feedback(target: Target, ports: list[int]) -> None:
+    """A target on a captured port of this machine would have tee capture its own replays,
+    and replay them again, without end."""
+    if target.port in ports and _is_local(target.host):
+        raise InputError(
+            f"--target {target.url}: port {target.port} of this machine is captured, so tee "
+            "would capture its own replays; replay to another port or host"
+        )
+
+
+def _is_local(host: str) -> bool:
+    """Whether `host` names an address of this machine (one that can be bound here)."""
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, 0))
+            except OSError:
+                continue
+            return True
+    return False
 
 
 def _source(tee: TeeSettings) -> str:

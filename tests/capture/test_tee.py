@@ -14,6 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from shadowdiff.replay.plan import parse_target
+from shadowdiff.replay.tee import refuse_feedback
 from shadowdiff.samples.generate import record as play_sample_mix
 from shadowdiff.samples.service import SampleService
 from tests.capture.test_live import request, respond, talk, wait_for_line
@@ -197,3 +201,19 @@ def test_tee_without_capture_permission_exits_3_naming_the_capabilities(tmp_path
         )
     assert done.returncode == 3, done.stderr
     assert "no permission to capture" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_a_target_on_a_captured_port_of_this_machine_is_refused(host: str) -> None:
+    """tee would capture its own replays and replay them again, without end."""
+    done = run_cli("tee", "-i", "lo", "-p", "18111", "--target", f"http://{host}:18111")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"shadowdiff: error: --target http://{host}:18111: port 18111 of this machine is "
+        "captured, so tee would capture its own replays; replay to another port or host"
+    ]
+
+
+def test_refuse_feedback_lets_other_ports_and_other_hosts_through() -> None:
+    refuse_feedback(parse_target("http://127.0.0.1:18112"), [18111])
+    refuse_feedback(parse_target("http://192.0.2.1:18111"), [18111])  # TEST-NET: not here
