@@ -6,14 +6,27 @@ decoded content (chunked framing removed, gzip/deflate/br undone) is computed on
 
 from __future__ import annotations
 
+import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import brotli
 import h11
 
 MAX_HEAD = 1 << 20
 HeaderPairs = tuple[tuple[str, str], ...]
+
+# The plain grammar: heads that h11 takes exactly as written (CRLF lines, RFC 9110 tokens, no
+# control characters, no folded lines). Such heads are read by the regular expressions below,
+# about ten times faster than through h11; any other head goes to h11, which stays the
+# authority (property tests check both read every head alike).
+TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no control characters but HTAB
+REQUEST_LINE = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.([01])\r\n")
+STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (" + VALUE + rb"))?\r\n")
+FIELD_LINES = re.compile(rb"(?:" + TOKEN + rb":" + VALUE + rb"\r\n)*")
+_FIELD = re.compile(rb"(" + TOKEN + rb"):[ \t]*(" + VALUE + rb")\r\n")
+DIGITS = re.compile(rb"[0-9]{1,18}")
 
 
 class HttpParseError(ValueError):
@@ -40,6 +53,17 @@ def header_pairs(items: Iterable[tuple[bytes, bytes]]) -> HeaderPairs:
 def parse_request_head(raw: bytes) -> tuple[str, str, str, HeaderPairs, bytes, bytes]:
     """Parse a request: (method, target, version, headers, head bytes, wire body)."""
     head, body = split_head(raw)
+    if (line := REQUEST_LINE.match(head)) is not None:
+        headers = plain_fields(head, line.end(), request_version=line.group(3))
+        if headers is not None:
+            method, target = line.group(1).decode("ascii"), line.group(2).decode("latin-1")
+            return method, target, "1." + line.group(3).decode(), headers, head, body
+    return h11_request_head(raw)
+
+
+def h11_request_head(raw: bytes) -> tuple[str, str, str, HeaderPairs, bytes, bytes]:
+    """`parse_request_head` by h11 alone."""
+    head, body = split_head(raw)
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
     event = _first_event(conn, head)
     if not isinstance(event, h11.Request):
@@ -54,6 +78,17 @@ def parse_response_head(raw: bytes) -> tuple[str, int, str, HeaderPairs, bytes, 
 
     Informational (1xx) heads before the final one stay in the head bytes.
     """
+    head, body = split_head(raw)
+    if (line := STATUS_LINE.match(head)) is not None and line.group(2)[0] != ord("1"):
+        headers = plain_fields(head, line.end())
+        if headers is not None:
+            reason = (line.group(3) or b"").decode("latin-1")
+            return "1." + line.group(1).decode(), int(line.group(2)), reason, headers, head, body
+    return h11_response_head(raw)
+
+
+def h11_response_head(raw: bytes) -> tuple[str, int, str, HeaderPairs, bytes, bytes]:
+    """`parse_response_head` by h11 alone."""
     offset = 0
     while True:
         head, body = split_head(raw[offset:])
@@ -71,6 +106,36 @@ def parse_response_head(raw: bytes) -> tuple[str, int, str, HeaderPairs, bytes, 
         raw[: offset + len(head)],
         body,
     )
+
+
+def plain_fields(head: bytes, start: int, request_version: bytes = b"") -> HeaderPairs | None:
+    """The header fields of a head from `start` on, when they are plain and h11 would report
+    them unchanged (one Content-Length of digits, `Transfer-Encoding: chunked` as written,
+    the Host rules of requests); None when h11 must read them."""
+    end = len(head) - 2
+    if not head.endswith(b"\r\n\r\n") or FIELD_LINES.fullmatch(head, start, end) is None:
+        return None
+    fields: list[tuple[str, str]] = []
+    seen: set[bytes] = set()
+    for found in _FIELD.finditer(head, start, end):
+        name, value = found.group(1), found.group(2).rstrip(b" \t")
+        lowered = name.lower()
+        if lowered in _SINGLE and (lowered in seen or not _SINGLE[lowered](value)):
+            return None
+        seen.add(lowered)
+        fields.append((name.decode("latin-1"), value.decode("latin-1")))
+    if request_version == b"1" and b"host" not in seen:
+        return None  # h11 refuses an HTTP/1.1 request without Host
+    return tuple(fields)
+
+
+_SINGLE: dict[
+    bytes, Callable[[bytes], bool]
+] = {  # headers h11 checks and may rewrite: plain only once and as h11 would keep them
+    b"content-length": lambda value: DIGITS.fullmatch(value) is not None,
+    b"transfer-encoding": lambda value: value == b"chunked",
+    b"host": lambda value: True,
+}
 
 
 def _client_awaiting_response(upgrade: bool = False) -> h11.Connection:

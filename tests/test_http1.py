@@ -399,3 +399,90 @@ def test_build_head() -> None:
     head = http1.build_head("GET / HTTP/1.1", (("Host", "a"), ("x-b", "caf\xe9")))
     assert head == b"GET / HTTP/1.1\r\nHost: a\r\nx-b: caf\xe9\r\n\r\n"
     assert http1.build_head("HTTP/1.1 204 No Content", ()) == b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+# --- the plain grammar and h11 read every head alike ----------------------------------------
+
+_LINES = st.sampled_from(
+    [
+        b"Host: svc",
+        b"host:svc",
+        b"Host: other",
+        b"X-A: 1",
+        b"X-Empty:",
+        b"X-Tab:\tv \t",
+        b"X-Inner: a  b",
+        b"Content-Length: 3",
+        b"content-length:  5 ",
+        b"Content-Length: 3, 3",
+        b"Content-Length: -1",
+        b"Transfer-Encoding: chunked",
+        b"Transfer-Encoding: Chunked",
+        b"Transfer-Encoding: gzip, chunked",
+        b"Bad Header: x",
+        b" folded",
+        b"X-Ctl: a\x01b",
+        b"X-Bin: \xff\xfe",
+        b"X-Del: \x7f",
+        b"NoColon",
+    ]
+)
+_REQUEST_STARTS = st.sampled_from(
+    [
+        b"GET /a?b=1 HTTP/1.1",
+        b"POST /items HTTP/1.0",
+        b"get / HTTP/1.1",
+        b"GET  / HTTP/1.1",
+        b"GET /\xff HTTP/1.1",
+        b"OPTIONS * HTTP/1.1",
+        b"GET / HTTP/2.0",
+        b"GET http://svc/x HTTP/1.1",
+    ]
+)
+_RESPONSE_STARTS = st.sampled_from(
+    [
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 200",
+        b"HTTP/1.1 200 ",
+        b"HTTP/1.0 404 Not\tFound",
+        b"HTTP/1.1 500 \xe9t\xe9",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK",
+        b"HTTP/1.1 101 Switching Protocols",
+        b"HTTP/1.1 2000 OK",
+        b"HTTP/1.1 204 No Content",
+    ]
+)
+
+
+def _outcome(parse: object, raw: bytes) -> object:
+    try:
+        return parse(raw)  # type: ignore[operator]
+    except HttpParseError:
+        return HttpParseError
+
+
+@settings(max_examples=600, deadline=None)
+@given(_REQUEST_STARTS, st.lists(_LINES, max_size=5), st.binary(max_size=8))
+def test_requests_read_by_the_plain_grammar_as_h11_reads_them(
+    start: bytes, lines: list[bytes], body: bytes
+) -> None:
+    raw = b"\r\n".join([start, *lines]) + b"\r\n\r\n" + body
+    assert _outcome(http1.parse_request_head, raw) == _outcome(http1.h11_request_head, raw)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_RESPONSE_STARTS, st.lists(_LINES, max_size=5), st.binary(max_size=8))
+def test_responses_read_by_the_plain_grammar_as_h11_reads_them(
+    start: bytes, lines: list[bytes], body: bytes
+) -> None:
+    raw = b"\r\n".join([start, *lines]) + b"\r\n\r\n" + body
+    assert _outcome(http1.parse_response_head, raw) == _outcome(http1.h11_response_head, raw)
+
+
+def test_the_plain_grammar_reads_the_usual_heads() -> None:
+    request = b"GET /a HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\n\r\n"
+    assert http1.REQUEST_LINE.match(request) is not None
+    assert http1.plain_fields(request, 17, request_version=b"1") == (
+        ("Host", "svc"),
+        ("Accept", "*/*"),
+    )

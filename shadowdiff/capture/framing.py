@@ -21,20 +21,16 @@ from dataclasses import dataclass
 
 import h11
 
+from shadowdiff.http1 import DIGITS, FIELD_LINES, REQUEST_LINE, STATUS_LINE
+
 MAX_MESSAGE = 64 << 20
 MAX_HEAD = 1 << 20
 NOT_PLAIN = -1
 
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no control characters but HTAB
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") [\x21-\x7e]+ HTTP/1\.([01])\r\n")
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: " + _VALUE + rb")?\r\n")
-_FIELDS = re.compile(rb"(?:" + _TOKEN + rb":" + _VALUE + rb"\r\n)*")
 _FRAMING = re.compile(
     rb"\n(content-length|transfer-encoding|host|upgrade|expect)[ \t]*:[ \t]*([^\r]*)",
     re.IGNORECASE,
 )
-_DIGITS = re.compile(rb"[0-9]{1,18}")
 
 
 class FramingError(ValueError):
@@ -176,8 +172,8 @@ def plain_length(
     if head_end < 0:
         return None
     size = head_end + 4
-    start = (_STATUS_LINE if is_response else _REQUEST_LINE).match(raw, 0, size)
-    if start is None or _FIELDS.fullmatch(raw, start.end(), size - 2) is None:
+    start = (STATUS_LINE if is_response else REQUEST_LINE).match(raw, 0, size)
+    if start is None or FIELD_LINES.fullmatch(raw, start.end(), size - 2) is None:
         return NOT_PLAIN
     framing: dict[bytes, bytes] = {}
     for found in _FRAMING.finditer(raw, start.end() - 1, size):
@@ -188,11 +184,11 @@ def plain_length(
     if b"transfer-encoding" in framing or b"upgrade" in framing or b"expect" in framing:
         return NOT_PLAIN
     length = framing.get(b"content-length")
-    if length is not None and not _DIGITS.fullmatch(length):
+    if length is not None and not DIGITS.fullmatch(length):
         return NOT_PLAIN  # h11 checks it even where it does not count
     if is_response:
-        return _response_length(int(start.group(1)), framing, size, method)
-    if start.group(1) == b"CONNECT" or (start.group(2) == b"1" and b"host" not in framing):
+        return _response_length(int(start.group(2)), framing, size, method)
+    if start.group(1) == b"CONNECT" or (start.group(3) == b"1" and b"host" not in framing):
         return NOT_PLAIN  # a tunnel; or HTTP/1.1 without Host, which h11 refuses
     return _with_body(framing, size, default=0)
 

@@ -43,7 +43,7 @@ http {{
   access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
   client_body_temp_path {root}; proxy_temp_path {root}; fastcgi_temp_path {root};
   uwsgi_temp_path {root}; scgi_temp_path {root};
-  server {{ listen 127.0.0.1:{port}; location / {{ root {root}; try_files /data.json =404;
+  server {{ listen 127.0.0.1:{port}; location / {{ root {root}; try_files $uri /data.json;
            default_type application/json; }} }}
 }}""")
     return config
