@@ -60,7 +60,10 @@ async def send(client: httpx.AsyncClient, planned: PlannedRequest, timeout: floa
         return Answer(None, describe_error(exc, timeout), _ms(start))
     elapsed = response.extensions.get("shadowdiff.elapsed_ms")
     latency = round(elapsed, 3) if isinstance(elapsed, float) else _ms(start)
-    return Answer(to_response(response, body), None, latency)
+    parsed = response.extensions.get("shadowdiff.response")
+    if not isinstance(parsed, Response):  # another transport: rebuilt from httpx's view
+        parsed = to_response(response, body)
+    return Answer(parsed, None, latency)
 
 
 def _ms(start: float) -> float:

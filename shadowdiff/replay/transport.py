@@ -3,9 +3,12 @@
 httpx's own transport (httpcore over h11) re-serialises a request: Host moves first, header
 spacing is normalised, HTTP/1.0 becomes HTTP/1.1, a bodiless POST gains `Content-Length: 0`.
 A shadow replay must send what the client sent, so this transport writes the planned bytes
-(`request.extensions["shadowdiff.raw"]`) on a pooled keep-alive connection and reads the
-answer with h11. Per target host, at most `limit` connections; latency is timed from when
-the request holds a connection, so waiting for the pool does not count.
+(`request.extensions["shadowdiff.raw"]`) on a pooled keep-alive connection and cuts the
+answer out of what comes back with the capture's `MessageCutter` (plain framing read from
+the head, h11 for the rest), so the answer is kept byte for byte too, chunked framing and
+all; the parsed `Response` travels in `extensions["shadowdiff.response"]`. Per target host,
+at most `limit` connections; latency is timed from when the request holds a connection, so
+waiting for the pool does not count.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-import h11
 import httpx
+
+from shadowdiff.capture.framing import FramingError, MessageCutter
+from shadowdiff.exchange import Response
+from shadowdiff.http1 import HttpParseError
 
 READ_SIZE = 65536
 MAX_HEAD = 1 << 20
@@ -44,8 +50,7 @@ class _Stale(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    head: h11.Response
-    body: bytes
+    response: Response
     reusable: bool
 
 
@@ -67,14 +72,19 @@ class RawTransport(httpx.AsyncBaseTransport):
             start = time.perf_counter()
             answer = await self._exchange(request, key, pool, raw, timeout)
             elapsed_ms = (time.perf_counter() - start) * 1000
+        response = answer.response
         return httpx.Response(
-            answer.head.status_code,
-            headers=list(answer.head.headers.raw_items()),
-            stream=httpx.ByteStream(answer.body),
+            response.status,
+            headers=[
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in response.headers
+            ],
+            stream=httpx.ByteStream(response.body),
             extensions={
-                "http_version": b"HTTP/" + answer.head.http_version,
-                "reason_phrase": answer.head.reason,
+                "http_version": b"HTTP/" + response.version.encode(),
+                "reason_phrase": response.reason.encode("latin-1"),
                 "shadowdiff.elapsed_ms": elapsed_ms,
+                "shadowdiff.response": response,
             },
             request=request,
         )
@@ -131,54 +141,50 @@ class RawTransport(httpx.AsyncBaseTransport):
 
 
 async def _send(conn: _Connection, request: httpx.Request, raw: bytes, timeout: float) -> _Answer:
-    parser = _parser_for(request)
+    method = request.method.encode("ascii")
+    cutter = MessageCutter(is_response=True, method_for_next=lambda: method)
     try:
         async with asyncio.timeout(timeout):
             conn.writer.write(raw)
             await conn.writer.drain()
-            return await _read(conn.reader, parser)
+            message, closed = await _read(conn.reader, cutter)
     except TimeoutError:
         raise httpx.ReadTimeout(f"no complete answer within {timeout:g}s") from None
-    except h11.RemoteProtocolError as exc:
+    except (FramingError, HttpParseError) as exc:
         raise httpx.RemoteProtocolError(str(exc)) from exc
     except ConnectionError as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
     except OSError as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+    try:
+        response = Response.parse(message)
+    except HttpParseError as exc:
+        raise httpx.RemoteProtocolError(str(exc)) from exc
+    closes = bool(request.extensions.get("shadowdiff.closes"))
+    return _Answer(response, not (closed or closes) and keeps_alive(response))
 
 
-def _parser_for(request: httpx.Request) -> h11.Connection:
-    """An h11 client that believes it sent this request: its method, and `Connection: close`
-    when the recorded request closes (HTTP/1.0 included), so keep-alive is judged right."""
-    parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
-    headers = [(b"Host", b"replay")]
-    if request.extensions.get("shadowdiff.closes"):
-        headers.append((b"Connection", b"close"))
-    parser.send(h11.Request(method=request.method, target=b"/", headers=headers))
-    parser.send(h11.EndOfMessage())
-    return parser
-
-
-async def _read(reader: asyncio.StreamReader, parser: h11.Connection) -> _Answer:
-    head: h11.Response | None = None
-    parts: list[bytes] = []
+async def _read(reader: asyncio.StreamReader, cutter: MessageCutter) -> tuple[bytes, bool]:
+    """The answer's bytes, and whether the server closed the connection to end it."""
     received = False
     while True:
-        event = parser.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(READ_SIZE)
-            if not data and not received:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            if not received:
                 raise _Stale
-            received = True
-            parser.receive_data(data)
-        elif isinstance(event, h11.Response):
-            head = event
-        elif isinstance(event, h11.Data):
-            parts.append(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage) and head is not None:
-            reusable = parser.our_state is h11.DONE and parser.their_state is h11.DONE
-            return _Answer(head, b"".join(parts), reusable)
-        elif event is h11.PAUSED:
-            raise h11.RemoteProtocolError("the server switched protocols (101): not replayable")
-        elif isinstance(event, h11.ConnectionClosed):
-            raise h11.RemoteProtocolError("connection closed before the answer was complete")
+            ended = cutter.finish(0)  # an answer that ends when the connection closes
+            if ended is None:
+                raise FramingError("connection closed before the answer was complete")
+            return ended.raw, True
+        received = True
+        if messages := cutter.feed(data, 0):
+            if messages[0].switched:
+                raise FramingError("the server switched protocols (101): not replayable")
+            return messages[0].raw, cutter.pending_bytes > 0  # more bytes: do not reuse
+
+
+def keeps_alive(response: Response) -> bool:
+    """Whether the connection may carry another request after this answer (HTTP/1.1
+    without `Connection: close`; h11, like most clients, does not keep HTTP/1.0 alive)."""
+    connection = (response.header("Connection") or "").lower()
+    return response.version == "1.1" and "close" not in connection
