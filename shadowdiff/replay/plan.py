@@ -55,10 +55,11 @@ def parse_target(url: str, flag: str = "--target") -> Target:
 class PlannedRequest:
     method: str
     version: str
-    url: str  # where it goes (scheme://host:port/target), for the client and for logs
+    url: str  # where it goes (scheme://host:port/target), for logs and errors
     raw: bytes  # exactly what is written to the connection
     closes: bool  # the request asks the server to close the connection after it
     problem: str | None = None
+    origin: str = ""  # scheme://host:port: the connection it goes on
 
 
 def plan_request(request: Request, target: Target, keep_host: bool = False) -> PlannedRequest:
@@ -67,9 +68,15 @@ def plan_request(request: Request, target: Target, keep_host: bool = False) -> P
     new_target = None if request_target == request.target else request_target.encode("latin-1")
     head = rewrite_head(request.head, new_target, host)
     closes = "close" in (request.header("Connection") or "").lower() or request.version == "1.0"
-    url = f"{target.scheme}://{target.netloc}{request_target}"
+    origin = f"{target.scheme}://{target.netloc}"
     return PlannedRequest(
-        request.method, request.version, url, head + request.body, closes, framing_problem(request)
+        request.method,
+        request.version,
+        origin + request_target,
+        head + request.body,
+        closes,
+        framing_problem(request),
+        origin,
     )
 
 

@@ -25,6 +25,7 @@ from shadowdiff.exchange import Response
 from shadowdiff.http1 import HttpParseError
 
 READ_SIZE = 65536
+_EMPTY = httpx.ByteStream(b"")
 MAX_HEAD = 1 << 20
 Key = tuple[str, str, int]
 
@@ -73,13 +74,12 @@ class RawTransport(httpx.AsyncBaseTransport):
             answer = await self._exchange(request, key, pool, raw, timeout)
             elapsed_ms = (time.perf_counter() - start) * 1000
         response = answer.response
+        # httpx sees the status only: headers and body travel parsed, byte for byte, in the
+        # extension, so they are not parsed twice, and the client's cookie jar (which a
+        # replay must not use) never reads a Set-Cookie.
         return httpx.Response(
             response.status,
-            headers=[
-                (name.encode("latin-1"), value.encode("latin-1"))
-                for name, value in response.headers
-            ],
-            stream=httpx.ByteStream(response.body),
+            stream=_EMPTY,
             extensions={
                 "http_version": b"HTTP/" + response.version.encode(),
                 "reason_phrase": response.reason.encode("latin-1"),
