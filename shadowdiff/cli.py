@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,14 @@ def cli(verbose: bool) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @replay_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes replaying shares of the recordings (one event loop tops out near one "
+    "core); --concurrency is shared among them.",
+)
 def replay(
     files: tuple[Path, ...],
     settings: ReplaySettings,
@@ -200,8 +209,10 @@ def replay(
     db: Path,
     rules_dir: Path,
     run_name: str | None,
+    workers: int,
 ) -> None:
     """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run."""
+    settings = replace(settings, workers=workers)
     outcome = run_replay(list(files), settings, read_rules(rules_dir), db, run_name, not quiet)
     echo_outcome(outcome, db)
     if outcome.traffic.requests_without_response and settings.baseline is None:

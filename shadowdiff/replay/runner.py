@@ -27,6 +27,7 @@ class ReplaySettings:
     concurrency: int = 16
     timeout: float = 10.0
     keep_host: bool = False
+    workers: int = 1  # processes replaying shares of the recordings (replay only)
 
 
 Sink = Callable[[ExchangeResult], None]

@@ -77,8 +77,32 @@ def run_replay(
         log.warning("%s (skipped)", problem)
         writer.add_problem(problem)
 
+    if settings.workers > 1:
+        return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
     exchanges = pair_records(merge_gor(files, on_problem), stats, on_problem)
     status, counts = replay_into(writer, exchanges, settings, rules, show_progress, stats)
+    return SessionOutcome(writer.name, status, counts, stats, problems)
+
+
+def _replay_in_processes(
+    files: list[Path],
+    settings: ReplaySettings,
+    rules: RuleSet,
+    writer: RunWriter,
+    db_path: Path,
+    show_progress: bool,
+) -> SessionOutcome:
+    from shadowdiff.replay.parallel import replay_in_processes
+
+    try:
+        status, counts, stats, problems = replay_in_processes(
+            files, settings, rules, writer, db_path, show_progress
+        )
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            writer.finish("failed", {})
+        raise
+    writer.finish(status, asdict(stats))
     return SessionOutcome(writer.name, status, counts, stats, problems)
 
 
@@ -113,7 +137,7 @@ def replay_into(
             progress.record(result.comparison.verdict)
 
         try:
-            status = _run_until_done(exchanges, settings, rules, sink)
+            status = run_until_done(exchanges, settings, rules, sink)
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 writer.finish("failed", asdict(stats))
@@ -122,7 +146,7 @@ def replay_into(
     return status, dict(progress.counts)
 
 
-def _run_until_done(
+def run_until_done(
     exchanges: Iterable[Exchange],
     settings: ReplaySettings,
     rules: RuleSet,

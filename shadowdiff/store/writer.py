@@ -45,80 +45,85 @@ def _json(value: Any) -> str:
     return text
 
 
+EXCHANGE_COLUMNS = (
+    "id",
+    "run_id",
+    "seq",
+    "gor_id",
+    "endpoint",
+    "method",
+    "target",
+    "recorded_at",
+    "request",
+    "baseline",
+    "candidate",
+    "baseline_status",
+    "candidate_status",
+    "baseline_latency_ms",
+    "candidate_latency_ms",
+    "verdict",
+    "error",
+    "differences",
+    "assertions_failed",
+)
+DIFFERENCE_COLUMNS = (
+    "exchange_id",
+    "run_id",
+    "endpoint",
+    "path",
+    "field",
+    "kind",
+    "baseline",
+    "candidate",
+)
+ASSERTION_COLUMNS = ("exchange_id", "run_id", "endpoint", "assertion", "rule", "passed", "message")
+Row = tuple[Any, ...]  # values in the order of its table's *_COLUMNS; the exchange id first
+
+
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+INSERTS = (
+    insert_sql("exchanges", EXCHANGE_COLUMNS),
+    insert_sql("differences", DIFFERENCE_COLUMNS),
+    insert_sql("assertion_results", ASSERTION_COLUMNS),
+)
+
+
 class RunWriter:
     """Creates a run, then stores exchange results in batches of BATCH.
 
     Pending rows carry ids local to the batch (1, 2, ...); `flush` shifts them past the
     highest stored id under the write lock, so writers sharing a database never collide.
+    Rows are tuples inserted with one prepared `executemany` per table: sqlite-utils'
+    `insert_all` re-derives the SQL and inspects every value of every row, which cost more
+    than SQLite's own work (profiled with py-spy; see tests/benchmarks/bench_store.py).
     """
 
-    def __init__(self, db: Database, name: str, run: dict[str, Any]) -> None:
+    def __init__(
+        self, db: Database, name: str, run: dict[str, Any], joining: int | None = None
+    ) -> None:
+        """A new run described by `run`; or, with `joining`, the run of that id, already
+        created (a replay in several processes: each stores its share)."""
         self.db = db
         self.name = name
-        row = {"name": name, "status": "running", "started_at": now(), **run}
-        self.run_id = int(db.table("runs").insert(row).last_pk or 0)
+        if joining is None:
+            row = {"name": name, "status": "running", "started_at": now(), **run}
+            joining = int(db.table("runs").insert(row).last_pk or 0)
+        self.run_id = joining
         self._seq = 0
-        self._exchanges: list[dict[str, Any]] = []
-        self._differences: list[dict[str, Any]] = []
-        self._assertions: list[dict[str, Any]] = []
+        self._pending: tuple[list[Row], list[Row], list[Row]] = ([], [], [])
 
     def add(self, result: ExchangeResult) -> None:
-        local_id = len(self._exchanges) + 1
+        exchanges, differences, assertions = self._pending
+        local_id = len(exchanges) + 1
         self._seq += 1
-        self._exchanges.append(self._exchange_row(local_id, result))
-        for diff in result.comparison.differences:
-            self._differences.append(
-                {
-                    "run_id": self.run_id,
-                    "exchange_id": local_id,
-                    "endpoint": result.endpoint,
-                    "path": diff.path,
-                    "field": diff.field,
-                    "kind": diff.kind,
-                    "baseline": _json(diff.baseline),
-                    "candidate": _json(diff.candidate),
-                }
-            )
-        for check in result.comparison.assertions:
-            if not check.passed:
-                self._assertions.append(
-                    {
-                        "run_id": self.run_id,
-                        "exchange_id": local_id,
-                        "endpoint": result.endpoint,
-                        "assertion": check.assertion.describe(),
-                        "rule": check.assertion.where,
-                        "passed": 0,
-                        "message": check.message,
-                    }
-                )
-        if len(self._exchanges) >= BATCH:
+        exchanges.append(exchange_row(local_id, self.run_id, self._seq, result))
+        differences.extend(difference_rows(local_id, self.run_id, result))
+        assertions.extend(assertion_rows(local_id, self.run_id, result))
+        if len(exchanges) >= BATCH:
             self.flush()
-
-    def _exchange_row(self, row_id: int, result: ExchangeResult) -> dict[str, Any]:
-        exchange, comparison = result.exchange, result.comparison
-        baseline = result.baseline or exchange.baseline
-        return {
-            "id": row_id,
-            "run_id": self.run_id,
-            "seq": self._seq,
-            "gor_id": exchange.id,
-            "endpoint": result.endpoint,
-            "method": exchange.request.method,
-            "target": exchange.request.target,
-            "recorded_at": exchange.timestamp,
-            "request": exchange.request.to_bytes(),
-            "baseline": baseline.to_bytes() if baseline else None,
-            "candidate": result.candidate.to_bytes() if result.candidate else None,
-            "baseline_status": baseline.status if baseline else None,
-            "candidate_status": result.candidate.status if result.candidate else None,
-            "baseline_latency_ms": _baseline_ms(result),
-            "candidate_latency_ms": result.candidate_latency,
-            "verdict": comparison.verdict,
-            "error": comparison.error,
-            "differences": len(comparison.differences),
-            "assertions_failed": sum(not a.passed for a in comparison.assertions),
-        }
 
     def add_problem(self, problem: GorProblem) -> None:
         self.db.table("problems").insert(
@@ -132,25 +137,80 @@ class RunWriter:
 
     def flush(self) -> None:
         """Store the pending rows in one transaction: all of them or none."""
-        if not self._exchanges:
+        if not self._pending[0]:
             return
         with write_transaction(self.db):
             base = int(self.db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
-            rows = [{**row, "id": row["id"] + base} for row in self._exchanges]
-            self.db.table("exchanges").insert_all(rows, batch_size=BATCH)
-            for table, pending in (
-                ("differences", self._differences),
-                ("assertion_results", self._assertions),
-            ):
-                shifted = [{**row, "exchange_id": row["exchange_id"] + base} for row in pending]
-                self.db.table(table).insert_all(shifted, batch_size=BATCH)
-        self._exchanges, self._differences, self._assertions = [], [], []
+            for sql, rows in zip(INSERTS, self._pending, strict=True):
+                self.db.conn.executemany(sql, [(row[0] + base, *row[1:]) for row in rows])
+        self._pending = ([], [], [])
 
     def finish(self, status: str, traffic: dict[str, Any]) -> None:
         self.flush()
         self.db.table("runs").update(
             self.run_id, {"status": status, "finished_at": now(), "traffic": _json(traffic)}
         )
+
+
+def exchange_row(row_id: int, run_id: int, seq: int, result: ExchangeResult) -> Row:
+    """The `exchanges` row of a result, in EXCHANGE_COLUMNS order."""
+    exchange, comparison, candidate = result.exchange, result.comparison, result.candidate
+    baseline = result.baseline or exchange.baseline
+    return (
+        row_id,
+        run_id,
+        seq,
+        exchange.id,
+        result.endpoint,
+        exchange.request.method,
+        exchange.request.target,
+        exchange.timestamp,
+        exchange.request.to_bytes(),
+        baseline.to_bytes() if baseline else None,
+        candidate.to_bytes() if candidate else None,
+        baseline.status if baseline else None,
+        candidate.status if candidate else None,
+        _baseline_ms(result),
+        result.candidate_latency,
+        comparison.verdict,
+        comparison.error,
+        len(comparison.differences),
+        sum(not a.passed for a in comparison.assertions),
+    )
+
+
+def difference_rows(exchange_id: int, run_id: int, result: ExchangeResult) -> list[Row]:
+    """The `differences` rows of a result, in DIFFERENCE_COLUMNS order."""
+    return [
+        (
+            exchange_id,
+            run_id,
+            result.endpoint,
+            diff.path,
+            diff.field,
+            diff.kind,
+            _json(diff.baseline),
+            _json(diff.candidate),
+        )
+        for diff in result.comparison.differences
+    ]
+
+
+def assertion_rows(exchange_id: int, run_id: int, result: ExchangeResult) -> list[Row]:
+    """The `assertion_results` rows of a result's failed assertions (ASSERTION_COLUMNS)."""
+    return [
+        (
+            exchange_id,
+            run_id,
+            result.endpoint,
+            check.assertion.describe(),
+            check.assertion.where,
+            0,
+            check.message,
+        )
+        for check in result.comparison.assertions
+        if not check.passed
+    ]
 
 
 def _baseline_ms(result: ExchangeResult) -> float | None:
