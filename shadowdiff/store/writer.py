@@ -15,6 +15,7 @@ from shadowdiff.gorfile import GorProblem
 from shadowdiff.store.schema import write_transaction
 
 BATCH = 500
+BATCH_BYTES = 8 << 20  # large bodies: a batch is flushed at 8 MiB of messages too
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ DIFFERENCE_COLUMNS = (
 )
 ASSERTION_COLUMNS = ("exchange_id", "run_id", "endpoint", "assertion", "rule", "passed", "message")
 Row = tuple[Any, ...]  # values in the order of its table's *_COLUMNS; the exchange id first
+_MESSAGES = tuple(EXCHANGE_COLUMNS.index(name) for name in ("request", "baseline", "candidate"))
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:
@@ -114,15 +116,18 @@ class RunWriter:
         self.run_id = joining
         self._seq = 0
         self._pending: tuple[list[Row], list[Row], list[Row]] = ([], [], [])
+        self._pending_bytes = 0
 
     def add(self, result: ExchangeResult) -> None:
         exchanges, differences, assertions = self._pending
         local_id = len(exchanges) + 1
         self._seq += 1
-        exchanges.append(exchange_row(local_id, self.run_id, self._seq, result))
+        row = exchange_row(local_id, self.run_id, self._seq, result)
+        exchanges.append(row)
         differences.extend(difference_rows(local_id, self.run_id, result))
         assertions.extend(assertion_rows(local_id, self.run_id, result))
-        if len(exchanges) >= BATCH:
+        self._pending_bytes += sum(len(row[i] or b"") for i in _MESSAGES)
+        if len(exchanges) >= BATCH or self._pending_bytes >= BATCH_BYTES:
             self.flush()
 
     def add_problem(self, problem: GorProblem) -> None:
@@ -143,7 +148,7 @@ class RunWriter:
             base = int(self.db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
             for sql, rows in zip(INSERTS, self._pending, strict=True):
                 self.db.conn.executemany(sql, [(row[0] + base, *row[1:]) for row in rows])
-        self._pending = ([], [], [])
+        self._pending, self._pending_bytes = ([], [], []), 0
 
     def finish(self, status: str, traffic: dict[str, Any]) -> None:
         self.flush()

@@ -2,7 +2,7 @@
 side by side with wrk on the same target and connections, and memory on a large recording.
 
     python -m tests.benchmarks.bench_replay [--exchanges 50000] [--concurrency 16]
-        [--memory-gb 1.0]
+        [--workers 1,2] [--memory-gb 1.0]
 
 Starts nginx (Debian package) on 127.0.0.1 serving 1 KB of JSON. Writes a recording of
 `--exchanges` exchanges (GET /data.json?i=N, each with nginx's own answer as the recorded
@@ -56,9 +56,12 @@ def write_recording(path: Path, exchanges: int, response: bytes, url: str) -> in
     return path.stat().st_size
 
 
-def timed_replay(recording: Path, port: int, concurrency: int, db: Path) -> dict[str, Any]:
+def timed_replay(
+    recording: Path, port: int, concurrency: int, db: Path, workers: int = 1
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "shadowdiff", "replay", str(recording), "--quiet"]
     command += ["--target", f"http://127.0.0.1:{port}", "--concurrency", str(concurrency)]
+    command += ["--workers", str(workers)]
     command += ["--db", str(db), "--rules", str(db.parent / "no-rules")]
     (db.parent / "no-rules").mkdir(exist_ok=True)
     started = time.perf_counter()
@@ -101,20 +104,20 @@ def run(args: argparse.Namespace, scratch: Path, port: int) -> dict[str, Any]:
         write_recording(recording, args.exchanges, fetch(port, "/data.json"), "/data.json") / 1e6,
         1,
     )
-    replay = timed_replay(recording, port, args.concurrency, scratch / "replay.db")
-    replay["exchanges_per_s"] = round(replay["exchanges"] / replay["seconds"], 1)
-    results["replay"] = replay
-    if shutil.which("wrk"):
-        reference = wrk(port, args.concurrency)
-        results["wrk_requests_per_s"] = reference
-        results["replay_to_wrk"] = round(replay["exchanges_per_s"] / reference, 3)
-    else:
-        results["wrk_requests_per_s"] = "not run: apt-get install wrk"
+    reference = wrk(port, args.concurrency) if shutil.which("wrk") else None
+    results["wrk_requests_per_s"] = reference or "not run: apt-get install wrk"
+    for workers in (int(w) for w in args.workers.split(",")):
+        db = scratch / f"replay-{workers}.db"
+        replay = timed_replay(recording, port, args.concurrency, db, workers)
+        replay["exchanges_per_s"] = round(replay["exchanges"] / replay["seconds"], 1)
+        if reference:
+            replay["to_wrk"] = round(replay["exchanges_per_s"] / reference, 3)
+        results[f"replay_workers_{workers}"] = replay
     if args.memory_gb:
         big = scratch / "big.gor"
         count = int(args.memory_gb * 1e9 / (BIG_BODY + 400))
         size = write_recording(big, count, fetch(port, "/big.json"), "/big.json")
-        memory = timed_replay(big, port, args.concurrency, scratch / "big.db")
+        memory = timed_replay(big, port, args.concurrency, scratch / "big.db", workers=1)
         results["memory"] = {"recording_gb": round(size / 1e9, 2), **memory}
     return results
 
@@ -124,6 +127,7 @@ def main() -> None:
     parser.add_argument("--exchanges", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--memory-gb", type=float, default=0.0)
+    parser.add_argument("--workers", default="1,2", help="replay with each of these --workers")
     parser.add_argument("--port", type=int, default=18490)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

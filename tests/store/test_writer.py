@@ -198,6 +198,23 @@ def test_writes_are_batched(db: Database, path: Path, monkeypatch: pytest.Monkey
     assert rows(path, "SELECT count(*), max(seq) FROM exchanges") == [(11, 11)]
 
 
+def test_large_messages_are_flushed_before_the_batch_is_full(
+    db: Database, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays bounded with large bodies: a batch also ends at BATCH_BYTES."""
+    big = make_response(json={"blob": "x" * 100_000})
+    monkeypatch.setattr(writer_module, "BATCH_BYTES", 250_000)
+    writer = RunWriter(db, "ci-1", {})
+    large = result()
+    large = ExchangeResult(large.exchange, large.endpoint, large.comparison, candidate=big)
+    writer.add(large)
+    assert rows(path, "SELECT count(*) FROM exchanges") == [(0,)]
+    writer.add(large)  # two candidates and their small requests and baselines: < 250 KB
+    assert rows(path, "SELECT count(*) FROM exchanges") == [(0,)]
+    writer.add(large)
+    assert rows(path, "SELECT count(*) FROM exchanges") == [(3,)]
+
+
 def test_flush_with_nothing_pending_is_harmless(db: Database) -> None:
     writer = RunWriter(db, "ci-1", {})
     writer.flush()
