@@ -4,6 +4,10 @@ Order: ignore (delete matched paths at any depth), array_keys (arrays -> mapping
 field, so elements align by identity), unordered (sort arrays canonically), tolerance (a
 candidate number within tolerance of the baseline's takes the baseline's value). A `[*]` in a
 path also walks the mappings array_keys made, so `$.items[*].price` still applies after it.
+
+Most rule paths are plain chains of fields (`$.meta.request_id`): those are walked directly
+through the dicts (`field_chain`, `_slots`), which gives what jsonpath-ng's find, filter and
+update give at a fraction of the cost; every other path goes through jsonpath-ng.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from jsonpath_ng import JSONPath
-from jsonpath_ng.jsonpath import Child, DatumInContext, Descendants, Fields, Slice
+from jsonpath_ng.jsonpath import Child, DatumInContext, Descendants, Fields, Root, Slice
 from jsonpath_ng.parser import parse as parse_jsonpath
 
 from shadowdiff.rules.model import EndpointRule
@@ -24,6 +28,34 @@ KEYED = "\x00"  # prefix of mapping keys made from array_keys; diff paths show [
 @lru_cache(maxsize=4096)
 def compiled(path: str) -> JSONPath:
     return _through_keyed(parse_jsonpath(path))
+
+
+@lru_cache(maxsize=4096)
+def field_chain(path: str) -> tuple[str, ...] | None:
+    """The keys of a path made of single fields only (`$.meta.request_id` -> meta,
+    request_id), else None (`$`, wildcards, indexes, descendants, unions...)."""
+    keys: list[str] = []
+    node = compiled(path)
+    while type(node) is Child and (key := _one_field(node.right)) is not None:
+        keys.append(key)
+        node = node.left
+    return tuple(reversed(keys)) if keys and type(node) is Root else None
+
+
+def _one_field(node: JSONPath) -> str | None:
+    if type(node) is not Fields or len(node.fields) != 1 or node.fields[0] == "*":
+        return None  # `*` stays with jsonpath-ng, which may read it as a wildcard
+    return str(node.fields[0])
+
+
+def _slots(data: Any, keys: tuple[str, ...]) -> list[tuple[dict[str, Any], str]]:
+    """Where a field chain points in `data`: [(the mapping holding it, its key)], or [] when
+    the chain breaks (a missing key, or a step into something that is not an object)."""
+    for key in keys[:-1]:
+        if not isinstance(data, dict) or key not in data:
+            return []
+        data = data[key]
+    return [(data, keys[-1])] if isinstance(data, dict) and keys[-1] in data else []
 
 
 class _EachElement(Slice):
@@ -68,16 +100,31 @@ def normalize_pair(baseline: Any, candidate: Any, rule: EndpointRule) -> tuple[A
 def drop(data: Any, path: str) -> Any:
     if not isinstance(data, dict | list):
         return data
+    if (keys := field_chain(path)) is not None:
+        for holder, name in _slots(data, keys):
+            del holder[name]
+        return data
     return compiled(path).filter(lambda _: True, data)
 
 
 def key_arrays(data: Any, path: str, key: str) -> Any:
+    if (keys := field_chain(path)) is not None:
+        for holder, name in _slots(data, keys):
+            if (keyed := _keyed(holder[name], key)) is not None:
+                holder[name] = keyed
+        return data
     for match in compiled(path).find(data):
-        if isinstance(match.value, list) and all(isinstance(e, dict) for e in match.value):
-            keyed = {f"{KEYED}{key}={_key_text(e.get(key))}": e for e in match.value}
-            if len(keyed) == len(match.value):
-                data = match.full_path.update(data, keyed)
+        if (keyed := _keyed(match.value, key)) is not None:
+            data = match.full_path.update(data, keyed)
     return data
+
+
+def _keyed(value: Any, key: str) -> dict[str, Any] | None:
+    """An array of objects as a mapping by their key; None unless every key is unique."""
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        return None
+    keyed = {f"{KEYED}{key}={_key_text(e.get(key))}": e for e in value}
+    return keyed if len(keyed) == len(value) else None
 
 
 def _key_text(value: Any) -> str:
@@ -85,18 +132,33 @@ def _key_text(value: Any) -> str:
 
 
 def sort_arrays(data: Any, path: str) -> None:
-    for match in compiled(path).find(data):
-        if isinstance(match.value, list):
-            match.value.sort(key=canonical)
+    if (keys := field_chain(path)) is not None:
+        values = [holder[name] for holder, name in _slots(data, keys)]
+    else:
+        values = [match.value for match in compiled(path).find(data)]
+    for value in values:
+        if isinstance(value, list):
+            value.sort(key=canonical)
 
 
 def apply_tolerance(baseline: Any, candidate: Any, path: str, amount: float) -> Any:
+    if (keys := field_chain(path)) is not None:
+        for (old, name), (new, _) in zip(
+            _slots(baseline, keys), _slots(candidate, keys), strict=False
+        ):
+            if _within(old[name], new[name], amount):
+                new[name] = old[name]
+        return candidate
     expected = {str(m.full_path): m.value for m in compiled(path).find(baseline)}
     for match in compiled(path).find(candidate):
         want = expected.get(str(match.full_path))
-        if _is_number(want) and _is_number(match.value) and abs(want - match.value) <= amount:
+        if _within(want, match.value, amount):
             candidate = match.full_path.update(candidate, want)
     return candidate
+
+
+def _within(want: Any, value: Any, amount: float) -> bool:
+    return _is_number(want) and _is_number(value) and abs(want - value) <= amount
 
 
 def _is_number(value: Any) -> bool:

@@ -1,6 +1,6 @@
 """Benchmark: compare 100,000 pairs of 2 KB JSON bodies, shadowdiff against a DeepDiff loop.
 
-    python -m tests.benchmarks.bench_compare [--pairs 100000] [--naive-sample N]
+    python -m tests.benchmarks.bench_compare [--pairs 100000] [--naive-sample 10000]
 
 The corpus (seeded, built before any clock starts) is one endpoint, `GET /api/orders/{id}`,
 whose ~2 KB answers hold a customer object, an array of line items with ids, numbers,
@@ -21,13 +21,18 @@ The reference is what a user would write by hand: per pair, `json.loads` both bo
 the verdict is `differs` iff its result is non-empty. Ignores and the unordered array are
 exact. DeepDiff has no tolerance per path: `math_epsilon` applies to every number, so the
 corpus keeps the reference's verdict well-defined: its only jitter below 0.001 is on
-`balance`, and every real numeric change is at least 0.5. shadowdiff side:
-`compare_responses(baseline, candidate, rule)` on the same pairs, headers included.
+`balance`, and every real numeric change is at least 0.5. The reference compares bodies
+only; the pairs' headers differ only in headers the rules ignore. shadowdiff side:
+`compare_responses(baseline, candidate, rule)` on the same pairs, headers included, with the
+endpoint's rule resolved once (as the reference's options are built once).
 
-Timing is `time.perf_counter` around each loop only. With `--naive-sample N` the DeepDiff
-loop runs on the first N pairs only (the mix is shuffled, so any prefix is representative)
-and its time is scaled to the whole corpus; the output says so (`naive_measured_pairs`).
-Verdicts are compared on the pairs both sides ran. Prints one JSON object.
+Timing is `time.perf_counter` around each loop only. The DeepDiff loop runs ~120 pairs/s
+here (~14 minutes for 100,000 pairs), so by default it runs on the first 10,000 pairs only
+(the mix is shuffled, so any prefix is representative) and its time is scaled to the whole
+corpus; the output says so (`compare_naive_measured_pairs`, `compare_naive_scaled`).
+`--naive-sample 0` runs it on every pair. shadowdiff always runs on every pair; verdicts are
+compared on the pairs both sides ran, and shadowdiff's also with the corpus's intended
+verdicts (`compare_wrong_verdicts`). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,6 +75,7 @@ NAIVE_OPTIONS: dict[str, Any] = {
     "ignore_order_func": lambda level: level.path() == "root['tags']",
     "math_epsilon": 0.001,
 }
+NAIVE_SAMPLE = 10_000
 TAGS = ["gift", "express", "fragile", "b2b", "priority", "eco", "bulk", "insured", "intl"]
 ITEMS = 13  # line items per order
 STATUSES = ["paid", "shipped", "delivered", "refunded"]
@@ -246,7 +253,8 @@ def load_rule() -> EndpointRule:
 # --- figures -----------------------------------------------------------------------------------
 
 
-def run(pairs: int, naive_sample: int | None = None) -> dict[str, Any]:
+def run(pairs: int, naive_sample: int = NAIVE_SAMPLE) -> dict[str, Any]:
+    """`naive_sample`: pairs the DeepDiff loop runs on (0: all), its time scaled to `pairs`."""
     corpus = build_corpus(pairs)
     rule = load_rule()
     measured = min(naive_sample or pairs, pairs)
@@ -256,7 +264,7 @@ def run(pairs: int, naive_sample: int | None = None) -> dict[str, Any]:
     return {
         "compare_pairs": pairs,
         "compare_body_bytes_mean": round(sum(len(p.baseline.body) for p in corpus) / pairs),
-        "compare_same_expected": sum(p.expected == SAME for p in corpus),
+        "compare_mix": dict(Counter(p.kind for p in corpus)),
         "compare_shadowdiff_s": round(ours_s, 2),
         "compare_shadowdiff_pairs_per_s": round(pairs / ours_s),
         "compare_naive_s": round(naive_s, 2),
@@ -280,8 +288,8 @@ def main() -> None:
     parser.add_argument(
         "--naive-sample",
         type=int,
-        default=None,
-        help="run the DeepDiff loop on the first N pairs only and scale its time",
+        default=NAIVE_SAMPLE,
+        help="run the DeepDiff loop on the first N pairs only and scale its time (0: all)",
     )
     args = parser.parse_args()
     print(json.dumps(run(args.pairs, args.naive_sample)))

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadowdiff.compare import diff as diff_module
-from shadowdiff.compare.diff import diff_json, format_path, same_json
+from shadowdiff.compare.diff import diff_json, format_path, same_json, without_shared
 from shadowdiff.compare.model import Difference, fold_path
 from shadowdiff.compare.normalize import KEYED, normalize_pair
 from shadowdiff.rules.model import EndpointRule
@@ -355,6 +355,78 @@ def test_equal_values_never_reach_deepdiff(monkeypatch: pytest.MonkeyPatch) -> N
 )
 def test_same_json_tells_numbers_from_booleans(a: Any, b: Any, same: bool) -> None:
     assert same_json(a, b) is same
+
+
+def strictly_equal(a: Any, b: Any) -> bool:
+    """same_json as it was first written: the definition the fast loops must keep."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(strictly_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(strictly_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@FAST
+@given(st.one_of(st.tuples(json_values, json_values), st.tuples(twin_values, twin_values)))
+def test_same_json_keeps_its_definition(pair: tuple[Any, Any]) -> None:
+    a, b = pair
+    assert same_json(a, b) is strictly_equal(a, b)
+    assert same_json(a, copy.deepcopy(a)) is strictly_equal(a, a)
+
+
+# --- deepdiff sees only what differs -----------------------------------------------------------
+
+
+def test_without_shared_keeps_only_what_differs() -> None:
+    baseline = {"a": 1, "b": [1, {"c": 2, "d": 0}, 5], "e": {"f": 1}, "gone": 1}
+    candidate = {"new": 1, "a": 1, "b": [1, {"c": 3, "d": 0}], "e": {"f": 1}}
+    before = strict((baseline, candidate))
+    assert without_shared(baseline, candidate) == (
+        {"b": [None, {"c": 2}, 5], "gone": 1},
+        {"new": 1, "b": [None, {"c": 3}]},
+    )
+    assert strict((baseline, candidate)) == before  # the originals are untouched
+
+
+def mostly_shared(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[tuple[Any, Any]]:
+    """Two values sharing most of their content, like two answers of one endpoint."""
+    return st.tuples(inner, inner, inner, st.sampled_from(["x", "__x", "y"])).map(
+        lambda t: (
+            {"shared": t[0], t[3]: [t[0], t[1], t[0]], "z": 1},
+            {"shared": copy.deepcopy(t[0]), t[3]: [copy.deepcopy(t[0]), t[2]], "z": 1.0},
+        )
+    )
+
+
+pairs_to_diff = st.one_of(
+    st.tuples(json_values, json_values),
+    st.tuples(twin_values, twin_values),
+    mostly_shared(json_values),
+    mostly_shared(twin_values),
+)
+
+
+@FAST
+@given(pairs_to_diff)
+def test_deepdiff_reports_the_same_without_what_is_shared(pair: tuple[Any, Any]) -> None:
+    """Same changes, paths, values (1 is not 1.0 here: repr) and order as on the whole."""
+    baseline, candidate = pair
+    whole = list(diff_module._deepdiff_changes(baseline, candidate))
+    pruned = list(diff_module._deepdiff_changes(*without_shared(baseline, candidate)))
+    assert repr(pruned) == repr(whole)
+
+
+@FAST
+@given(pairs_to_diff)
+def test_diff_json_is_the_same_as_deepdiff_on_the_whole(pair: tuple[Any, Any]) -> None:
+    baseline, candidate = pair
+    fast = diff_json(baseline, candidate)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(diff_module, "without_shared", lambda a, b: (a, b))
+        slow = diff_json(baseline, candidate)
+    assert repr(fast) == repr(slow)
 
 
 # --- paths -------------------------------------------------------------------------------------

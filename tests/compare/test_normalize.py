@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from shadowdiff.compare import normalize as normalize_module
 from shadowdiff.compare.normalize import (
     KEYED,
     apply_tolerance,
     canonical,
     drop,
+    field_chain,
     key_arrays,
     normalize_pair,
     sort_arrays,
@@ -227,3 +232,87 @@ def test_ignore_happens_before_the_other_steps() -> None:
 def test_a_rule_without_options_changes_nothing() -> None:
     data = {"a": [3, 1, {"b": None}], "c": 1.5}
     assert normalized(data, data) == (data, data)
+
+
+# --- plain field chains skip jsonpath-ng -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "keys"),
+    [
+        ("$.a", ("a",)),
+        ("$.meta.request_id", ("meta", "request_id")),
+        ("$['a.b'].c", ("a.b", "c")),
+        ("$", None),
+        ("$.a[*].b", None),
+        ("$.a[0]", None),
+        ("$..a", None),
+        ("$.a,b", None),
+        ("$.*", None),
+        ("$.a.*", None),
+    ],
+)
+def test_field_chain(path: str, keys: tuple[str, ...] | None) -> None:
+    assert field_chain(path) == keys
+
+
+FIELDS = ["a", "b", "id"]
+values = st.recursive(
+    st.sampled_from([None, True, 0, 1, 1.0, 1.0004, 1.0015, 2, "1", "x"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS), inner),
+    max_leaves=12,
+)
+chains = st.lists(st.sampled_from(FIELDS), min_size=1, max_size=3).map(lambda k: "$." + ".".join(k))
+
+
+def sorted_in_place(old: Any, new: Any, path: str) -> Any:
+    sort_arrays(new, path)
+    return new
+
+
+OPERATIONS: dict[str, Callable[[Any, Any, str], Any]] = {
+    "drop": lambda old, new, path: drop(new, path),
+    "sort": sorted_in_place,
+    "keys": lambda old, new, path: key_arrays(new, path, "id"),
+    "tolerance": lambda old, new, path: apply_tolerance(old, new, path, 0.001),
+}
+
+
+def assert_walk_is_jsonpath(op: str, old: Any, new: Any, path: str) -> None:
+    """The direct walk and jsonpath-ng agree: results, and what they changed in place."""
+    fast = _apply(op, old, new, path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(normalize_module, "field_chain", lambda path: None)
+        slow = _apply(op, old, new, path)
+    assert repr(fast) == repr(slow)
+
+
+def _apply(op: str, old: Any, new: Any, path: str) -> tuple[Any, Any, Any]:
+    """The result and both inputs after it (the operations change them in place)."""
+    old, new = copy.deepcopy(old), copy.deepcopy(new)
+    return OPERATIONS[op](old, new, path), old, new
+
+
+@settings(max_examples=150, deadline=None)
+@given(values, values, chains, st.sampled_from(sorted(OPERATIONS)))
+def test_field_chains_give_what_jsonpath_gives(old: Any, new: Any, path: str, op: str) -> None:
+    assert_walk_is_jsonpath(op, old, new, path)
+
+
+@pytest.mark.parametrize(
+    ("op", "old", "new", "path"),
+    [
+        ("drop", None, {"a": {"b": 1, "id": 2}}, "$.a.b"),
+        ("drop", None, {"a": [{"b": 1}]}, "$.a.b"),
+        ("sort", None, {"a": {"b": [2, 1]}}, "$.a.b"),
+        ("keys", None, {"a": {"b": [{"id": 2}, {"id": 1}]}}, "$.a.b"),
+        ("keys", None, {"a": [{"id": 2}, {"id": 2}]}, "$.a"),
+        ("tolerance", {"a": {"b": 1.0}}, {"a": {"b": 1.0004}}, "$.a.b"),
+        ("tolerance", {"a": {"b": 1.0}}, {"a": {"b": 1.0015}}, "$.a.b"),
+        ("tolerance", {"a": {"b": 1.0}}, {"a": [{"b": 1.0004}]}, "$.a.b"),
+    ],
+)
+def test_field_chains_give_what_jsonpath_gives_by_example(
+    op: str, old: Any, new: Any, path: str
+) -> None:
+    assert_walk_is_jsonpath(op, old, new, path)
