@@ -3,11 +3,12 @@ parsing, comparison and the store all run in it), so each worker process replays
 
 The share is decided per record id (`crc32(id) % N`), before any parsing, so that a request
 and its responses stay together and no process parses what another replays. The parent
-creates the run; each worker reads the recordings itself, replays its share and stores its
-results into that run (the store takes writers from several processes); the parent shows
-the progress from the store, relays Ctrl-C and SIGTERM once to every worker (they run in
-their own process group, so a terminal's Ctrl-C reaches the parent only), sums what the
-workers report and closes the run.
+creates the run; each worker reads the recordings itself, replays its share, stores its
+results into that run (the store takes writers from several processes) and counts its
+verdicts in shared memory, from which the parent shows the progress. The parent relays
+Ctrl-C and SIGTERM once to every worker (they run in their own process group, so a
+terminal's Ctrl-C reaches the parent only), sums what the workers report and closes the
+run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from shadowdiff.compare.model import VERDICTS
 from shadowdiff.gorfile import GorProblem, GorRecord, merge_gor
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings
@@ -35,6 +37,7 @@ from shadowdiff.store import ExchangeResult, RunWriter, open_store
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
 
 POLL = 0.5
+Counters = Any  # a shared-memory array of ints, one per verdict (multiprocessing.Array)
 log = logging.getLogger(__name__)
 
 
@@ -70,8 +73,11 @@ def share_records(files: list[Path], share: Share, on_problem: Any) -> Iterator[
             yield record
 
 
-def run_share(share: Share, settings: ReplaySettings, rules: RuleSet) -> ShareOutcome:
-    """One worker's replay (in its own process): its records, its stores, its counts."""
+def run_share(
+    share: Share, settings: ReplaySettings, rules: RuleSet, live: Counters | None = None
+) -> ShareOutcome:
+    """One worker's replay (in its own process): its records, its stores, its counts (also
+    kept in `live`, one slot per verdict, for the parent's progress)."""
     from shadowdiff.replay.session import run_until_done  # the session imports this module
 
     writer = RunWriter(open_store(share.db_path), share.run_name, {}, joining=share.run_id)
@@ -86,6 +92,8 @@ def run_share(share: Share, settings: ReplaySettings, rules: RuleSet) -> ShareOu
     def sink(result: ExchangeResult) -> None:
         writer.add(result)
         counts[result.comparison.verdict] += 1
+        if live is not None:
+            live[VERDICTS.index(result.comparison.verdict)] += 1
 
     exchanges = pair_records(share_records(share.files, share, on_problem), stats, on_problem)
     try:
@@ -96,12 +104,16 @@ def run_share(share: Share, settings: ReplaySettings, rules: RuleSet) -> ShareOu
 
 
 def _worker(
-    share: Share, settings: ReplaySettings, rules: RuleSet, results: SimpleQueue[Any]
+    share: Share,
+    settings: ReplaySettings,
+    rules: RuleSet,
+    results: SimpleQueue[Any],
+    live: Counters,
 ) -> None:
     os.setpgrp()  # a terminal's Ctrl-C reaches the parent, which relays it once
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        results.put(run_share(share, settings, rules))
+        results.put(run_share(share, settings, rules, live))
     except BaseException as exc:  # reported to the parent, which decides the run's status
         results.put(ShareOutcome(share.index, f"failed: {exc!r}", {}, {}, 0))
 
@@ -121,6 +133,7 @@ def replay_in_processes(
     context = multiprocessing.get_context("fork")
     results: SimpleQueue[Any] = context.SimpleQueue()
     writer.flush()
+    live = [context.Array("q", len(VERDICTS), lock=False) for _ in range(workers)]
     processes = [
         context.Process(
             target=_worker,
@@ -129,6 +142,7 @@ def replay_in_processes(
                 each,
                 rules,
                 results,
+                live[k],
             ),
             daemon=True,
         )
@@ -137,7 +151,7 @@ def replay_in_processes(
     for process in processes:
         process.start()
     with _relayed_signals(processes), ReplayProgress(show_progress) as progress:
-        _follow(processes, writer, progress)
+        _follow(processes, live, progress)
     outcomes: list[ShareOutcome] = []
     while not results.empty():
         outcomes.append(results.get())
@@ -147,19 +161,16 @@ def replay_in_processes(
     return _combine(outcomes, workers)
 
 
-def _follow(processes: Sequence[BaseProcess], writer: RunWriter, progress: ReplayProgress) -> None:
-    """Wait for the workers, showing the verdicts they have stored so far."""
+def _follow(
+    processes: Sequence[BaseProcess], live: list[Counters], progress: ReplayProgress
+) -> None:
+    """Wait for the workers, showing the verdicts they count."""
     while any(process.is_alive() for process in processes):
         for process in processes:
             process.join(POLL / len(processes))
-        stored = dict(
-            writer.db.execute(
-                "SELECT verdict, count(*) FROM exchanges WHERE run_id = ? GROUP BY verdict",
-                [writer.run_id],
-            ).fetchall()
-        )
-        for verdict, count in stored.items():
-            for _ in range(count - progress.counts[verdict]):
+        for index, verdict in enumerate(VERDICTS):
+            done = sum(counters[index] for counters in live)
+            for _ in range(done - progress.counts[verdict]):
                 progress.record(verdict)
 
 
