@@ -103,8 +103,42 @@ def _v1(db: Database) -> None:
     )
 
 
+def _v2(db: Database) -> None:
+    """Indexes from which the gate, the report and the trend read a run without touching its
+    rows: a row holds the raw messages (~2 KB), so reading one column of a 1,000,000-exchange
+    run through the v1 indexes read ~2 GB (tests/benchmarks/bench_store.py, EXPLAIN QUERY
+    PLAN). Within a group, each new index is ordered by exchange id (the exchanges index has
+    `id` before the latencies), so a batch appends at the end of its groups instead of
+    touching pages all over the index: ordered by latency, the index halved the write rate."""
+    for statement in V2_INDEXES:
+        db.execute(statement)
+
+
+V2_INDEXES = (
+    # verdict counts, trend rates and latency percentiles, from the index alone
+    "DROP INDEX idx_exchanges_run_id_endpoint_verdict",
+    """CREATE INDEX idx_exchanges_run_id_endpoint_verdict_id_latency ON exchanges
+       (run_id, endpoint, verdict, id, baseline_latency_ms, candidate_latency_ms)""",
+    # Partial indexes: only the exchanges without a baseline (uncompared, usually none), only
+    # the errors (their reasons, and a request of each). The column of the WHERE is listed
+    # too (always NULL, always 'error': a few bytes) because SQLite 3.40 otherwise reads
+    # every row the index names, to check that column again (EXPLAIN QUERY PLAN).
+    """CREATE INDEX idx_exchanges_run_id_verdict_without_baseline ON exchanges
+       (run_id, verdict, baseline) WHERE baseline IS NULL""",
+    """CREATE INDEX idx_exchanges_run_id_endpoint_error_id_request_errors ON exchanges
+       (run_id, endpoint, error, id, method, target, verdict) WHERE verdict = 'error'""",
+    # field counts, example samples and trend signatures count distinct exchange ids
+    "DROP INDEX idx_differences_run_id_endpoint_field_kind",
+    """CREATE INDEX idx_differences_run_id_endpoint_field_kind_exchange_id ON differences
+       (run_id, endpoint, field, kind, exchange_id)""",
+)
 BUSY_TIMEOUT_MS = 30_000  # several writers (a tee, a CI replay) may share one file
-MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+# Checkpoint the WAL into the database every ~40 MB (SQLite's default: 4 MB). Each checkpoint
+# syncs twice and rewrites the index pages the batches since the last one touched; at the
+# default, a run of 1 KB bodies checkpointed every 3 batches and spent a third of its write
+# time there (py-spy; tests/benchmarks/bench_store.py).
+WAL_CHECKPOINT_PAGES = 10_000
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
 
 
 @contextmanager
@@ -147,6 +181,7 @@ def open_store(path: Path, create: bool = True) -> Database:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         version = _user_version(db)
     except sqlite3.DatabaseError as exc:
         if db is not None:

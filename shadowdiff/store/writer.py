@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlite_utils import Database
@@ -38,12 +40,31 @@ def now() -> str:
 def _json(value: Any) -> str:
     """JSON text, readable unicode; escaped where the value holds what UTF-8 cannot encode
     (a lone surrogate from a JSON body's `\\ud800`)."""
-    text = json.dumps(value, ensure_ascii=False, default=repr)
+    text = _scalar_json(value)
+    if text is None:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, ensure_ascii=True, default=repr)
     return text
+
+
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+def _scalar_json(value: Any) -> str | None:
+    """What json.dumps writes for a plain scalar (most differences hold one), without the
+    encoder json.dumps builds on every call: that cost more than the rest of a difference's
+    row (py-spy). None for anything else (containers, subclasses, NaN and infinities)."""
+    kind = type(value)
+    if value is None or kind is bool:
+        return _LITERALS[value]
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    if kind is str:
+        return encode_basestring(value)
+    return None
 
 
 EXCHANGE_COLUMNS = (

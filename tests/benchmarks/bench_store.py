@@ -13,8 +13,9 @@ SQLite itself does with exactly these rows.
 Then, on that store, runs `shadowdiff gate --json`, `shadowdiff report` and
 `shadowdiff report --trend` the way a user does (`python -m shadowdiff ... --db FILE`, a
 subprocess each) and times their wall clock; `python -m shadowdiff --help` is the reference
-for what start-up alone costs. `--store FILE` times the commands on an existing store only.
-Prints one JSON object.
+for what start-up alone costs. Last, the time a store made by the previous shadowdiff
+(schema v1, taken back to its indexes) takes to upgrade when first opened. `--store FILE`
+times the commands on an existing store only. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from sqlite_utils import Database
+
+from shadowdiff.store import ExchangeResult, RunWriter, open_store, schema
 from shadowdiff.store.writer import BATCH
 from tests.benchmarks.bench_report import result
 
-CHUNK = 10_000  # results made at a time (a multiple of BATCH, so each chunk ends flushed)
+CHUNK = 10_000  # results made at a time (a multiple of BATCH: no partial batch at its end)
 RUN = "bench"
 TABLES = ("exchanges", "differences", "assertion_results")
+PRAGMAS = ("journal_mode", "synchronous", "wal_autocheckpoint", "cache_size")
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
@@ -53,16 +57,20 @@ def make_results(rng: random.Random, start: int, stop: int) -> list[ExchangeResu
 
 
 def add_all(writer: RunWriter, results: list[ExchangeResult]) -> None:
+    """Add the results, then flush what is pending (nothing, unless a batch ended early on
+    its size), so the chunk's rows are all stored for the reference to read back."""
     for item in results:
         writer.add(item)
+    writer.flush()
 
 
 def open_reference(path: Path, store: sqlite3.Connection) -> sqlite3.Connection:
     """Bare tables made from the store's own CREATE TABLE statements: the same columns, no
-    indexes; WAL and synchronous=NORMAL as the store has."""
+    indexes; the store's journal mode and write pragmas."""
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    for pragma in PRAGMAS:
+        (value,) = store.execute(f"PRAGMA {pragma}").fetchone()
+        conn.execute(f"PRAGMA {pragma} = {value}")
     marks = ",".join("?" * len(TABLES))
     sql = f"SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
     for (create,) in store.execute(sql, TABLES).fetchall():
@@ -121,8 +129,8 @@ def build(directory: Path, exchanges: int) -> tuple[Path, dict[str, Any]]:
             write_s += timed(writer.finish, "finished", {})
         batches = list(stored_batches(db.conn, first, len(results)))
         reference_s += timed(insert_reference, reference, batches)
-    db.close()
-    reference.close()
+    write_s += timed(db.close)  # the last checkpoint
+    reference_s += timed(reference.close)
     return path, write_figures(path, directory / "reference.db", exchanges, write_s, reference_s)
 
 
@@ -172,9 +180,32 @@ def time_queries(store: Path, directory: Path) -> dict[str, Any]:
     }
 
 
+def index_statements(db: Database) -> list[str]:
+    sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    return [statement for (statement,) in db.execute(sql).fetchall()]
+
+
+def time_upgrade(store: Path) -> float:
+    """How long the first open of a store made by the previous shadowdiff (schema v1) takes:
+    the store is taken back to v1's indexes (untimed), then opened (the v2 migration)."""
+    v1 = Database(memory=True)
+    schema.MIGRATIONS[0](v1)
+    with closing(sqlite3.connect(store, isolation_level=None)) as conn:
+        names = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        for (name,) in conn.execute(names).fetchall():
+            conn.execute(f"DROP INDEX {name}")
+        for statement in index_statements(v1):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+    start = time.perf_counter()
+    open_store(store, create=False).close()
+    return time.perf_counter() - start
+
+
 def run(exchanges: int, directory: Path) -> dict[str, Any]:
     store, figures = build(directory, exchanges)
-    return {**figures, **time_queries(store, directory)}
+    figures.update(time_queries(store, directory))
+    return {**figures, "store_upgrade_from_v1_s": round(time_upgrade(store), 2)}
 
 
 def main() -> None:

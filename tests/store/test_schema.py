@@ -10,9 +10,25 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from shadowdiff.compare.model import (
+    DIFFERS,
+    ERROR,
+    FAILED,
+    SAME,
+    AssertionResult,
+    Comparison,
+    Difference,
+)
 from shadowdiff.errors import InputError
-from shadowdiff.store import schema
+from shadowdiff.gate import GatePolicy
+from shadowdiff.gorfile import GorProblem
+from shadowdiff.report.context import build_report
+from shadowdiff.report.trend import build_trend, trend_rows_as_json
+from shadowdiff.rules.model import Assertion
+from shadowdiff.store import ExchangeResult, RunWriter, schema
 from shadowdiff.store.schema import MIGRATIONS, open_store
+from shadowdiff.summary import summarize_run
+from shadowdiff.testing import make_exchange, make_request, make_response
 
 TABLES = {"runs", "exchanges", "differences", "assertion_results", "problems"}
 
@@ -53,6 +69,13 @@ def test_fresh_db_gets_every_migration(path: Path, opened: Callable[..., Databas
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert set(db.table_names()) >= TABLES
     assert db.journal_mode == "wal"
+
+
+def test_writes_are_set_up_for_batches(path: Path, opened: Callable[..., Database]) -> None:
+    """WAL, synced at checkpoints only (NORMAL), checkpointed every WAL_CHECKPOINT_PAGES."""
+    db = opened(path)
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == schema.WAL_CHECKPOINT_PAGES
 
 
 def test_documented_columns_exist(path: Path, opened: Callable[..., Database]) -> None:
@@ -181,3 +204,76 @@ def test_run_names_are_unique(path: Path, opened: Callable[..., Database]) -> No
     db.table("runs").insert({"name": "nightly"})
     with pytest.raises(sqlite3.IntegrityError):
         db.table("runs").insert({"name": "nightly"})
+
+
+INDEXES = {
+    "runs": {"idx_runs_name"},
+    "exchanges": {
+        "idx_exchanges_run_id_endpoint_verdict_id_latency",
+        "idx_exchanges_run_id_verdict_without_baseline",
+        "idx_exchanges_run_id_endpoint_error_id_request_errors",
+    },
+    "differences": {
+        "idx_differences_run_id_endpoint_field_kind_exchange_id",
+        "idx_differences_exchange_id",
+    },
+    "assertion_results": {"idx_assertion_results_run_id_endpoint"},
+    "problems": set(),
+}
+
+
+def index_names(db: Database) -> dict[str, set[str]]:
+    return {table: {i.name for i in db.table(table).indexes} for table in INDEXES}
+
+
+def test_the_indexes_are_those_documented(path: Path, opened: Callable[..., Database]) -> None:
+    assert index_names(opened(path)) == INDEXES
+
+
+def write_sample_run(db: Database) -> None:
+    """A run with every kind of row: differences, a failed assertion, an error, an exchange
+    without a baseline, a problem."""
+    writer = RunWriter(db, "before-upgrade", {"target": "http://staging"})
+    for index in range(30):
+        diff = Difference(f"$.items[{index % 4}].price", "value_changed", index, index + 1)
+        writer.add(sample_result(Comparison(DIFFERS, (diff,)), latency=float(index)))
+    email = Assertion("exists", True, "$.email", "rules/users.yaml:3")
+    writer.add(sample_result(Comparison(FAILED, assertions=(AssertionResult(email, False),))))
+    writer.add(sample_result(Comparison(ERROR, error="timeout")))
+    writer.add(ExchangeResult(make_exchange(), "GET /api/items", Comparison(SAME)))
+    writer.add_problem(GorProblem("a.gor", 12, "bad header line"))
+    writer.finish("finished", {"requests": 33})
+
+
+def sample_result(comparison: Comparison, latency: float | None = None) -> ExchangeResult:
+    baseline = make_response(json={"items": [{"price": 1}]})
+    exchange = make_exchange(make_request(target="/api/items"), baseline)
+    return ExchangeResult(exchange, "GET /api/items", comparison, baseline, baseline, latency)
+
+
+def everything(db: Database) -> dict[str, object]:
+    """Every row of every table, and what the gate, the report and the trend make of them."""
+    tables = {t: db.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in INDEXES}
+    report = build_report(db, None, GatePolicy())
+    return {
+        **tables,
+        "gate": summarize_run(db, None, GatePolicy()).to_json(),
+        "endpoints": [(e.fields, e.candidate_latency, e.examples) for e in report.endpoints],
+        "trend": trend_rows_as_json(build_trend(db)),
+    }
+
+
+def test_a_v1_store_upgrades_and_keeps_its_data(
+    path: Path, opened: Callable[..., Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+        old = opened(path)
+        write_sample_run(old)
+        assert user_version(path) == 1
+        before = everything(old)
+        old.close()
+    upgraded = opened(path, create=False)
+    assert user_version(path) == len(MIGRATIONS) == 2
+    assert index_names(upgraded) == INDEXES
+    assert everything(upgraded) == before

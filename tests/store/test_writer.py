@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlite_utils import Database
 
 from shadowdiff.compare.model import (
@@ -341,3 +343,53 @@ def test_a_lone_surrogate_in_a_difference_is_stored_escaped(db: Database) -> Non
     writer.add(ExchangeResult(make_exchange(), "GET /", Comparison(DIFFERS, (diff,))))
     writer.finish("finished", {})
     assert db.execute("SELECT baseline FROM differences").fetchone()[0] == '"\\ud800"'
+
+
+class Level(int):
+    """An int subclass: json.dumps writes its int value, not its repr."""
+
+    def __repr__(self) -> str:
+        return f"Level({int(self)})"
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(st.characters(exclude_categories=())),  # lone surrogates too
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(JSON_VALUES)
+def test_difference_values_are_stored_as_json_dumps_writes_them(value: Any) -> None:
+    """The scalar shortcut writes what json.dumps writes, NaN, infinities and surrogates too."""
+    expected = json.dumps(value, ensure_ascii=False, default=repr)
+    try:
+        expected.encode("utf-8")
+    except UnicodeEncodeError:
+        expected = json.dumps(value, ensure_ascii=True, default=repr)
+    assert writer_module._json(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (None, "null"),
+        (True, "true"),
+        (0, "0"),
+        (-0.0, "-0.0"),
+        (float("nan"), "NaN"),
+        (float("-inf"), "-Infinity"),
+        (10**30, str(10**30)),
+        ('a "quoted"\n\tline', '"a \\"quoted\\"\\n\\tline"'),
+        ("hé 🦊", '"hé 🦊"'),
+        (Level(3), "3"),
+        ((1, "x"), '[1, "x"]'),
+        (set(), '"set()"'),  # not JSON: its repr, as a string
+    ],
+)
+def test_difference_values_as_json(value: Any, stored: str) -> None:
+    assert writer_module._json(value) == stored
