@@ -18,8 +18,6 @@ from shadowdiff.capture.tcp import Segment
 from shadowdiff.capture.tshark import LiveSource
 from shadowdiff.gorfile import GorWriter
 
-ENGINES = ("dumpcap", "tshark")
-
 
 class _Stop(Exception):
     """Raised by the stop signals inside the capture loop."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,18 @@ BODY = json.dumps(
     {"items": [{"id": i, "name": f"item-{i}", "tags": ["a", "b"]} for i in range(18)]}
 )[:1024]
 CONNECTIONS = 8
+
+
+@contextlib.contextmanager
+def nginx(root: Path, port: int) -> Iterator[None]:
+    """nginx (Debian package) serving `root` on 127.0.0.1:`port` while the block runs."""
+    server = subprocess.Popen(["nginx", "-c", str(nginx_config(root, port))])
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        server.send_signal(signal.SIGQUIT)
+        server.wait(timeout=10)
 
 
 def nginx_config(root: Path, port: int) -> Path:
@@ -196,9 +210,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         scratch.chmod(0o777)  # dumpcap, even started by root, writes without DAC override
-        nginx = subprocess.Popen(["nginx", "-c", str(nginx_config(scratch, args.port))])
-        time.sleep(0.5)
-        try:
+        with nginx(scratch, args.port):
             for engine in filter(None, args.engines.split(",")):
                 seconds = args.tshark_seconds if engine == "tshark" else args.seconds
                 results[f"record_{engine}"] = [
@@ -212,9 +224,6 @@ def main() -> None:
                 results["long_run"] = run_record(
                     args.port, "dumpcap", args.long_rate, args.long, scratch, sample_every=15
                 )
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            nginx.wait(timeout=10)
     print(json.dumps(results, indent=2))
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shadowdiff.gorfile import REQUEST, RESPONSE, GorRecord, GorWriter
-from tests.benchmarks.bench_capture import nginx_config, status_kb, tree
+from tests.benchmarks.bench_capture import nginx, status_kb, tree
 
 BIG_BODY = 64 * 1024
 
@@ -134,13 +133,8 @@ def main() -> None:
         scratch = Path(tmp)
         scratch.chmod(0o777)
         (scratch / "big.json").write_text(json.dumps({"blob": "x" * (BIG_BODY - 20)}))
-        nginx = subprocess.Popen(["nginx", "-c", str(nginx_config(scratch, args.port))])
-        time.sleep(0.5)
-        try:
+        with nginx(scratch, args.port):
             results = run(args, scratch, args.port)
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            nginx.wait(timeout=10)
     print(json.dumps(results, indent=2))
 
 

@@ -146,24 +146,16 @@ def test_a_target_slower_than_the_traffic_sheds_exchanges_and_counts_them(
     assert result["lost"] == shed and result["capture"]["packets_dropped"] == 0
 
 
+def tee_command(url: str, db: Path) -> list[str]:
+    """`shadowdiff tee` of port 80 on lo, replayed to `url`."""
+    command = [sys.executable, "-m", "shadowdiff", "tee", "-i", "lo", "-p", "80"]
+    return [*command, "--target", url, "--db", str(db), "--quiet"]
+
+
 def test_tee_without_dumpcap_exits_3_saying_what_to_install(tmp_path: Path) -> None:
     with RawServer(respond) as target:
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "shadowdiff",
-                "tee",
-                "-i",
-                "lo",
-                "-p",
-                "80",
-                "--target",
-                target.url,
-                "--db",
-                str(tmp_path / "s.db"),
-                "--quiet",
-            ],
+            tee_command(target.url, tmp_path / "s.db"),
             capture_output=True,
             text=True,
             timeout=60,
@@ -175,26 +167,10 @@ def test_tee_without_dumpcap_exits_3_saying_what_to_install(tmp_path: Path) -> N
 
 
 def test_tee_without_capture_permission_exits_3_naming_the_capabilities(tmp_path: Path) -> None:
+    drop = ["setpriv", "--bounding-set=-net_raw,-net_admin", "--inh-caps=-net_raw,-net_admin"]
     with RawServer(respond) as target:
         done = subprocess.run(
-            [
-                "setpriv",
-                "--bounding-set=-net_raw,-net_admin",
-                "--inh-caps=-net_raw,-net_admin",
-                sys.executable,
-                "-m",
-                "shadowdiff",
-                "tee",
-                "-i",
-                "lo",
-                "-p",
-                "80",
-                "--target",
-                target.url,
-                "--db",
-                str(tmp_path / "s.db"),
-                "--quiet",
-            ],
+            [*drop, *tee_command(target.url, tmp_path / "s.db")],
             capture_output=True,
             text=True,
             timeout=60,
