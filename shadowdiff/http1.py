@@ -25,7 +25,6 @@ VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no control characters but HTAB
 REQUEST_LINE = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.([01])\r\n")
 STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (" + VALUE + rb"))?\r\n")
 FIELD_LINES = re.compile(rb"(?:" + TOKEN + rb":" + VALUE + rb"\r\n)*")
-_FIELD = re.compile(rb"(" + TOKEN + rb"):[ \t]*(" + VALUE + rb")\r\n")
 DIGITS = re.compile(rb"[0-9]{1,18}")
 
 
@@ -115,26 +114,30 @@ def plain_fields(head: bytes, start: int, request_version: bytes = b"") -> Heade
     end = len(head) - 2
     if not head.endswith(b"\r\n\r\n") or FIELD_LINES.fullmatch(head, start, end) is None:
         return None
+    # Plain lines, checked by the grammar: each is `token:value`, split at its first colon.
+    lines = head[start : end - 2].decode("latin-1").split("\r\n") if end > start else []
     fields: list[tuple[str, str]] = []
-    seen: set[bytes] = set()
-    for found in _FIELD.finditer(head, start, end):
-        name, value = found.group(1), found.group(2).rstrip(b" \t")
+    seen: set[str] = set()
+    for line in lines:
+        name, _, value = line.partition(":")
+        value = value.strip(" \t")
         lowered = name.lower()
         if lowered in _SINGLE and (lowered in seen or not _SINGLE[lowered](value)):
             return None
         seen.add(lowered)
-        fields.append((name.decode("latin-1"), value.decode("latin-1")))
-    if request_version == b"1" and b"host" not in seen:
+        fields.append((name, value))
+    if request_version == b"1" and "host" not in seen:
         return None  # h11 refuses an HTTP/1.1 request without Host
     return tuple(fields)
 
 
+_DIGITS_TEXT = re.compile("[0-9]{1,18}")
 _SINGLE: dict[
-    bytes, Callable[[bytes], bool]
+    str, Callable[[str], bool]
 ] = {  # headers h11 checks and may rewrite: plain only once and as h11 would keep them
-    b"content-length": lambda value: DIGITS.fullmatch(value) is not None,
-    b"transfer-encoding": lambda value: value == b"chunked",
-    b"host": lambda value: True,
+    "content-length": lambda value: _DIGITS_TEXT.fullmatch(value) is not None,
+    "transfer-encoding": lambda value: value == "chunked",
+    "host": lambda value: True,
 }
 
 

@@ -12,8 +12,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from shadowdiff.compare.model import Difference
 from shadowdiff.compare.normalize import KEYED, canonical
 
@@ -102,6 +100,9 @@ def diff_json(baseline: Any, candidate: Any) -> list[Difference]:
 def _deepdiff_changes(baseline: Any, candidate: Any) -> Iterator[tuple[Path, str, Any, Any]]:
     # zip: deepdiff's difflib pass for arrays of scalars matches elements by ==, which takes
     # 1, 1.0 and true for one another; pairing by index is what it does for arrays of objects
+    from deepdiff import DeepDiff  # here: its import (numpy and all) takes 0.25 s, and most
+    # commands and most replays never reach a structural diff
+
     tree = DeepDiff(
         baseline, candidate, view="tree", threshold_to_diff_deeper=0, zip_ordered_iterables=True
     )

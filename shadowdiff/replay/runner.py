@@ -9,12 +9,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-import httpx
-
 from shadowdiff.compare import Comparison, compare_responses
 from shadowdiff.compare.model import ERROR
 from shadowdiff.exchange import Exchange
-from shadowdiff.replay.client import Answer, make_client, send
+from shadowdiff.replay.client import Answer, ReplayClient, make_client, send
 from shadowdiff.replay.plan import Target, plan_request
 from shadowdiff.rules import RuleSet
 from shadowdiff.store.writer import ExchangeResult
@@ -64,7 +62,7 @@ async def replay_from(
 ) -> None:
     """Workers replay what `produce` puts in a queue of `queue_size`, until it returns."""
     queue: ExchangeQueue = asyncio.Queue(maxsize=queue_size)
-    async with make_client(settings.concurrency, settings.timeout) as client:
+    async with make_client(settings.concurrency) as client:
         workers = [
             asyncio.create_task(_work(queue, client, settings, rules, sink, stop))
             for _ in range(settings.concurrency)
@@ -92,7 +90,7 @@ async def _produce(
 
 async def _work(
     queue: asyncio.Queue[Exchange | None],
-    client: httpx.AsyncClient,
+    client: ReplayClient,
     settings: ReplaySettings,
     rules: RuleSet,
     sink: Sink,
@@ -119,7 +117,7 @@ def _endpoint(exchange: Exchange, rules: RuleSet) -> str:
 
 
 async def replay_one(
-    exchange: Exchange, client: httpx.AsyncClient, settings: ReplaySettings, rules: RuleSet
+    exchange: Exchange, client: ReplayClient, settings: ReplaySettings, rules: RuleSet
 ) -> ExchangeResult:
     rule = rules.resolve(exchange.request.method, exchange.request.path)
     sends = [_send_to(settings.target, exchange, client, settings)]
@@ -146,7 +144,7 @@ async def replay_one(
 
 
 async def _send_to(
-    target: Target, exchange: Exchange, client: httpx.AsyncClient, settings: ReplaySettings
+    target: Target, exchange: Exchange, client: ReplayClient, settings: ReplaySettings
 ) -> Answer:
     planned = plan_request(exchange.request, target, settings.keep_host)
     return await send(client, planned, settings.timeout)

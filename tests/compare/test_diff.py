@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import deepdiff
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -334,7 +335,7 @@ def test_equal_values_never_reach_deepdiff(monkeypatch: pytest.MonkeyPatch) -> N
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("DeepDiff called for equal values")
 
-    monkeypatch.setattr(diff_module, "DeepDiff", refuse)
+    monkeypatch.setattr(deepdiff, "DeepDiff", refuse)  # diff.py imports it when it needs it
     value = {"b": [1, {"c": None}], "a": 1.5}
     assert diff_json(value, {"a": 1.5, "b": [1, {"c": None}]}) == []
 

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import deepdiff
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadowdiff.compare import Comparison, Difference, compare_responses
-from shadowdiff.compare import diff as diff_module
+from shadowdiff.compare import verdict as verdict_module
 from shadowdiff.compare.model import DIFFERS, ERROR, FAILED, SAME
 from shadowdiff.compare.verdict import SNIPPET
 from shadowdiff.exchange import Response
@@ -66,7 +67,7 @@ def refuse_deepdiff(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("DeepDiff was called")
 
-    monkeypatch.setattr(diff_module, "DeepDiff", refuse)
+    monkeypatch.setattr(deepdiff, "DeepDiff", refuse)  # diff.py imports it when it needs it
 
 
 # --- same --------------------------------------------------------------------------------------
@@ -355,6 +356,26 @@ def test_an_unreadable_candidate_is_an_error(candidate: Response, error: str) ->
         result = compare_responses(baseline, candidate, rule)
         assert (result.verdict, result.differences, result.assertions) == (ERROR, (), ())
         assert result.error is not None and result.error.startswith(error)
+
+
+def test_without_assertions_an_unreadable_candidate_equal_to_its_baseline_is_the_same() -> None:
+    broken = make_response(body=b'{"a": 1', content_type="application/json")
+    assert compare_responses(broken, broken, PLAIN) == Comparison(SAME)  # nothing changed
+    for baseline in (make_response(json={"a": 1}), None):
+        result = compare_responses(baseline, broken, PLAIN)
+        assert result.verdict == ERROR and result.error is not None
+        assert result.error.startswith("candidate body is not valid JSON")
+
+
+def test_a_candidate_equal_to_its_baseline_is_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(response: Response) -> None:
+        raise AssertionError("the candidate body was parsed")
+
+    monkeypatch.setattr(verdict_module, "_parsed", refuse)
+    value = {"items": list(range(100))}
+    assert compare_responses(make_response(json=value), make_response(json=value), PLAIN) == (
+        Comparison(SAME)
+    )
 
 
 # --- no deepdiff when nothing changed ----------------------------------------------------------
