@@ -1,0 +1,5 @@
+"""A middleware that never reads its input."""
+
+import time
+
+time.sleep(3600)
