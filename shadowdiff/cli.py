@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from shadowdiff import __version__
+from shadowdiff.cli_traffic import traffic_options
 from shadowdiff.errors import InputError, RulesError, ShadowdiffError
 from shadowdiff.gate import GatePolicy
 from shadowdiff.replay.plan import parse_target
@@ -29,6 +30,8 @@ from shadowdiff.report.trend import parse_window
 from shadowdiff.rules import RuleSet, load_rules
 from shadowdiff.store import open_store
 from shadowdiff.summary import format_gate, summarize_run
+from shadowdiff.traffic.rates import speed_of, split_rate
+from shadowdiff.traffic.stages import TrafficOptions
 
 INTERRUPTED = 130
 DEFAULT_RULES = Path("rules")
@@ -66,26 +69,31 @@ def stack(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def replay_options(command: Callable[..., None]) -> Any:
-    """The options of a replay (target, live baseline, concurrency, timeout, Host), given to
-    the command as one `settings: ReplaySettings`; plus --quiet, --db, --rules, --run."""
+    """The options of a replay (targets, live baseline, concurrency, timeout, Host, and the
+    traffic flags of cli_traffic.py), given to the command as `settings: ReplaySettings`
+    (aimed at the first target) and `traffic: TrafficOptions`; plus --quiet, --db, --rules,
+    --run."""
 
     @functools.wraps(command)
     def with_settings(
-        target: str,
+        traffic: TrafficOptions,
         baseline: str | None,
         concurrency: int,
         timeout: float,
         keep_host: bool,
+        only_safe_methods: bool,
         **rest: Any,
     ) -> None:
         live = parse_target(baseline, "--baseline") if baseline else None
-        settings = ReplaySettings(parse_target(target), live, concurrency, timeout, keep_host)
-        command(settings=settings, **rest)
+        first = traffic.targets[0][0]
+        keep_host = keep_host or traffic.shaping.sets_host  # GoReplay: set Host, keep it
+        settings = ReplaySettings(
+            first, live, concurrency, timeout, keep_host, only_safe_methods=only_safe_methods
+        )
+        command(settings=settings, traffic=traffic, **rest)
 
     return stack(
-        click.option(
-            "--target", required=True, help="Candidate base URL, e.g. http://staging:8080."
-        ),
+        traffic_options,
         click.option(
             "--baseline",
             default=None,
@@ -106,6 +114,12 @@ def replay_options(command: Callable[..., None]) -> Any:
             help="Per-request timeout in seconds.",
         ),
         click.option("--keep-host", is_flag=True, help="Send the recorded Host header unchanged."),
+        click.option(
+            "--only-safe-methods",
+            is_flag=True,
+            help="Hold back POST, PUT, PATCH, DELETE and other unsafe methods (stored as "
+            "skipped, with the reason); rules can hold back an endpoint with replay: false.",
+        ),
         click.option("--quiet", is_flag=True, help="No progress output."),
         db_option,
         rules_option,
@@ -165,11 +179,15 @@ capture_options = stack(
 
 
 def echo_outcome(outcome: SessionOutcome, db: Path) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
-    click.echo(
-        f"run {outcome.run} {outcome.status}: {sum(outcome.counts.values())} exchanges "
-        f"({counts or 'none'}) stored in {db}"
-    )
+    runs = outcome.targets or ((outcome.run, "", outcome.counts),)
+    for run, url, counts in runs:
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        click.echo(
+            f"run {run} {outcome.status}: {sum(counts.values())} exchanges "
+            f"({listed or 'none'}) stored in {db}" + (f" (target {url})" if url else "")
+        )
+    for reason, count in sorted(outcome.filtered.items()):
+        click.echo(f"not replayed: {count} ({reason})", err=True)
 
 
 def read_rules(directory: Path) -> RuleSet:
@@ -192,7 +210,7 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True)
 @replay_options
 @click.option(
     "--workers",
@@ -202,18 +220,28 @@ def cli(verbose: bool) -> None:
     help="Processes replaying shares of the recordings (one event loop tops out near one "
     "core); --concurrency is shared among them.",
 )
+@click.option(
+    "--loop", is_flag=True, help="Start the recordings again when they end (see --exit-after)."
+)
 def replay(
-    files: tuple[Path, ...],
+    files: tuple[str, ...],
     settings: ReplaySettings,
+    traffic: TrafficOptions,
     quiet: bool,
     db: Path,
     rules_dir: Path,
     run_name: str | None,
     workers: int,
+    loop: bool,
 ) -> None:
-    """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run."""
+    """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run.
+
+    FILE|N% replays at the recorded pace times N% (FILE|200%: twice as fast); without it,
+    as fast as the targets answer."""
+    paths, speed = recording_speed(files)
     settings = replace(settings, workers=workers)
-    outcome = run_replay(list(files), settings, read_rules(rules_dir), db, run_name, not quiet)
+    traffic = replace(traffic, speed=speed, loop=loop)
+    outcome = run_replay(paths, settings, read_rules(rules_dir), db, run_name, not quiet, traffic)
     echo_outcome(outcome, db)
     if outcome.traffic.requests_without_response and settings.baseline is None:
         click.echo(
@@ -228,6 +256,18 @@ def replay(
         )
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)
+
+
+def recording_speed(files: tuple[str, ...]) -> tuple[list[Path], float | None]:
+    """The recordings, and the speed their `|N%` suffixes ask for (one speed for all)."""
+    paths, speeds = [], set()
+    for value in files:
+        name, rate = split_rate(value, "FILE")
+        paths.append(Path(name))
+        speeds.add(None if rate is None else speed_of(rate, value))
+    if len(speeds) > 1:
+        raise InputError(f"{' '.join(files)}: give every recording the same |N% speed")
+    return paths, speeds.pop()
 
 
 def gate_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -424,6 +464,7 @@ def tee(
     buffer_mb: int,
     queue_size: int,
     settings: ReplaySettings,
+    traffic: TrafficOptions,
     quiet: bool,
     db: Path,
     rules_dir: Path,
@@ -435,7 +476,7 @@ def tee(
     teeing = TeeSettings(
         list(interfaces), list(ports), bpf, queue_size, duration, engine, buffer_mb
     )
-    outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet)
+    outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet, traffic)
     echo_outcome(outcome, db)
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)

@@ -27,12 +27,18 @@ def framed(records: list[bytes]) -> bytes:
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60, strict: bool = True
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    strict: bool = True,
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The real command line, in a child process (no TTY: plain output). `strict` turns
     ResourceWarnings into errors; commands that run pyshark pass False, because pyshark 0.6
     leaves its EK field-mapping cache file open (ek_field_mapping.py, `json.load(open())`)."""
     env = {**os.environ, "PYTHONWARNINGS": "error::ResourceWarning"} if strict else None
+    if env_extra:
+        env = {**(env or os.environ), **env_extra}
     return subprocess.run(
         [sys.executable, "-m", "shadowdiff", *args],
         capture_output=True,

@@ -85,6 +85,7 @@ class RawServer:
     def __init__(self, handler: Handler, delay: float = 0.0) -> None:
         self.handler, self.delay = handler, delay
         self.received: list[bytes] = []
+        self.arrived: list[float] = []  # time.monotonic() when each request was whole
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -117,6 +118,7 @@ class RawServer:
             reader = RequestReader(conn)
             try:
                 while (raw := reader.next()) is not None:
+                    self.arrived.append(time.monotonic())
                     self.received.append(raw)
                     time.sleep(self.delay)
                     self.handler(raw, conn)

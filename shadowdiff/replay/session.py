@@ -14,8 +14,9 @@ import secrets
 import signal
 import socket
 import sqlite3
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -25,9 +26,20 @@ from shadowdiff.gorfile import GorProblem, check_gor, merge_gor
 from shadowdiff.replay.plan import Target
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings, replay_exchanges
+from shadowdiff.replay.targets import (
+    TargetRun,
+    finish_runs,
+    open_runs,
+    recorded,
+    replay_through,
+    target_settings,
+)
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
+from shadowdiff.traffic.stages import TrafficOptions
+
+PLAIN = TrafficOptions()
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +51,8 @@ class SessionOutcome:
     counts: dict[str, int]
     traffic: TrafficStats
     problems: int
+    targets: tuple[tuple[str, str, dict[str, int]], ...] = ()  # several: (run, URL, counts)
+    filtered: dict[str, int] = field(default_factory=dict)  # not replayed, by reason
 
 
 def generate_run_name() -> str:
@@ -61,27 +75,140 @@ def run_replay(
     db_path: Path,
     run_name: str | None = None,
     show_progress: bool = True,
+    traffic: TrafficOptions = PLAIN,
 ) -> SessionOutcome:
-    """Replay recordings into a new run of the store at `db_path`."""
+    """Replay recordings into a new run of the store at `db_path` (one run per target)."""
     for path in files:
         check_gor(path)
-    check_targets(settings)
-    writer = start_run(
-        db_path, run_name, run_row("replay", [str(p) for p in files], settings, rules)
-    )
+    targets = target_settings(settings, traffic)
+    for each, _ in targets:
+        check_targets(each)
+    sources = [str(p) for p in files]
+    if settings.workers > 1:
+        refuse_with_workers(traffic)
+        writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules))
+        return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
+    name = free_run_name(db_path, run_name)
+
+    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
+        row = run_row("replay", sources, each, rules, **traffic.describe())
+        return start_run(db_path, name, row)
+
+    runs = open_runs(writer_for, name, targets)
     stats, problems = TrafficStats(), 0
 
     def on_problem(problem: GorProblem) -> None:
         nonlocal problems
         problems += 1
         log.warning("%s (skipped)", problem)
-        writer.add_problem(problem)
+        for run in runs:
+            run.writer.add_problem(problem)
 
-    if settings.workers > 1:
-        return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
-    exchanges = pair_records(merge_gor(files, on_problem), stats, on_problem)
-    status, counts = replay_into(writer, exchanges, settings, rules, show_progress, stats)
-    return SessionOutcome(writer.name, status, counts, stats, problems)
+    def recording() -> Iterable[Exchange]:
+        return pair_records(merge_gor(files, on_problem), stats, on_problem)
+
+    status, filtered = run_stages(
+        lambda stop: recorded(recording, traffic, stop), runs, rules, traffic, show_progress, stats
+    )
+    return outcome_of(runs, status, stats, problems, filtered)
+
+
+def outcome_of(
+    runs: list[TargetRun], status: str, stats: TrafficStats, problems: int, filtered: Counter[str]
+) -> SessionOutcome:
+    counts = sum((run.counts for run in runs), Counter[str]())
+    several = tuple((r.writer.name, r.settings.target.url, dict(r.counts)) for r in runs)
+    return SessionOutcome(
+        runs[0].writer.name,
+        status,
+        dict(counts),
+        stats,
+        problems,
+        several if len(runs) > 1 else (),
+        dict(filtered) | {k: v for run in runs for k, v in run.refused().items()},
+    )
+
+
+def run_stages(
+    source: Callable[[asyncio.Event], AsyncIterator[Exchange]],
+    runs: list[TargetRun],
+    rules: RuleSet,
+    traffic: TrafficOptions,
+    show_progress: bool,
+    stats: TrafficStats,
+) -> tuple[str, Counter[str]]:
+    """Run the traffic from `source` through the stages to every target run, then close the
+    runs with what they finished, whatever happens. The first Ctrl-C or SIGTERM stops
+    sending and lets the requests in flight finish; a second one abandons them."""
+    filtered: Counter[str] = Counter()
+    report: dict[str, object] = {}
+
+    async def main() -> str:
+        stop, task = asyncio.Event(), asyncio.current_task()
+        timer = _exit_after(traffic.exit_after, stop)
+
+        def on_signal() -> None:
+            if stop.is_set() and task is not None:
+                task.cancel()
+            stop.set()
+
+        handled = handle_signals(on_signal)
+        try:
+            await replay_through(
+                source(stop), runs, rules, traffic, filtered, stop, progress, report
+            )
+        except asyncio.CancelledError:
+            return "interrupted"
+        finally:
+            remove_signals(handled)
+            if timer is not None:
+                timer.cancel()
+        expired = timer is not None and timer.when() <= asyncio.get_running_loop().time()
+        return "interrupted" if stop.is_set() and not expired else "finished"
+
+    with ReplayProgress(show_progress) as progress:
+        try:
+            status = asyncio.run(main())
+        except BaseException:
+            finish_runs(runs, "failed", asdict(stats) | report, filtered)
+            raise
+        finish_runs(runs, status, asdict(stats) | report, filtered)
+    return status, filtered
+
+
+def _exit_after(seconds: float | None, stop: asyncio.Event) -> asyncio.TimerHandle | None:
+    """`--exit-after`: stop sending after this long (a planned end: the run is finished)."""
+    if seconds is None:
+        return None
+    return asyncio.get_running_loop().call_later(seconds, stop.set)
+
+
+def refuse_with_workers(traffic: TrafficOptions) -> None:
+    """`--workers N` splits a recording among processes: one target, no middleware, no
+    pacing or loop (each process would keep its own clock and its own middleware)."""
+    if traffic != PLAIN and (
+        len(traffic.targets) > 1
+        or traffic.middleware
+        or traffic.speed is not None
+        or traffic.loop
+        or traffic.exit_after is not None
+        or not traffic.shaping.is_empty
+        or any(rate for _, rate in traffic.targets)
+    ):
+        raise InputError(
+            "--workers: several processes replay one target, without --middleware, filters, "
+            "rewrites, rates, a speed, --loop or --exit-after; use --workers 1 with those"
+        )
+
+
+def free_run_name(db_path: Path, run_name: str | None) -> str:
+    """The name for a new run: the one asked for, unless the store has it already."""
+    name = run_name or generate_run_name()
+    db = open_store(db_path)
+    taken = db.table("runs").count_where("name = ? or name like ?", [name, f"{name}@%"])
+    if taken:
+        raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
+    return name
 
 
 def _replay_in_processes(
@@ -118,32 +245,6 @@ def start_run(db_path: Path, run_name: str | None, row: dict[str, object]) -> Ru
     if db.table("runs").count_where("name = ?", [name]):
         raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
     return RunWriter(db, name, row)
-
-
-def replay_into(
-    writer: RunWriter,
-    exchanges: Iterable[Exchange],
-    settings: ReplaySettings,
-    rules: RuleSet,
-    show_progress: bool,
-    stats: TrafficStats,
-) -> tuple[str, dict[str, int]]:
-    """Replay, compare and store every exchange; the run's final status and verdict counts.
-    Whatever happens, the run is closed with what was finished."""
-    with ReplayProgress(show_progress) as progress:
-
-        def sink(result: ExchangeResult) -> None:
-            writer.add(result)
-            progress.record(result.comparison.verdict)
-
-        try:
-            status = run_until_done(exchanges, settings, rules, sink)
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                writer.finish("failed", asdict(stats))
-            raise
-        writer.finish(status, asdict(stats))
-    return status, dict(progress.counts)
 
 
 def run_until_done(

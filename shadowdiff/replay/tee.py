@@ -17,6 +17,8 @@ import signal
 import socket
 import sys
 import tempfile
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,18 +29,29 @@ from shadowdiff.gorfile import REQUEST, RESPONSE, GorRecord, RecordSplitter, par
 from shadowdiff.http1 import HttpParseError
 from shadowdiff.replay.plan import Target
 from shadowdiff.replay.progress import ReplayProgress
-from shadowdiff.replay.runner import ExchangeQueue, ReplaySettings, replay_from
+from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import (
+    PLAIN,
     SessionOutcome,
     check_targets,
+    free_run_name,
     handle_signals,
+    outcome_of,
     remove_signals,
     run_row,
     start_run,
 )
+from shadowdiff.replay.targets import (
+    TargetRun,
+    finish_runs,
+    open_runs,
+    replay_through,
+    target_settings,
+)
 from shadowdiff.rules import RuleSet
-from shadowdiff.store import ExchangeResult
+from shadowdiff.store import RunWriter
 from shadowdiff.traffic.pairing import TrafficStats
+from shadowdiff.traffic.stages import TrafficOptions
 
 READ_SIZE = 1 << 16
 
@@ -96,35 +109,47 @@ def run_tee(
     db_path: Path,
     run_name: str | None = None,
     show_progress: bool = True,
+    traffic: TrafficOptions = PLAIN,
 ) -> SessionOutcome:
-    for target in (settings.target, settings.baseline):
-        if target is not None:
-            refuse_feedback(target, tee.ports)
-    check_targets(settings)
-    writer = start_run(
-        db_path, run_name, run_row("tee", [_source(tee)], settings, rules, queue=tee.queue_size)
-    )
-    counts = TeeCounts()
+    targets = target_settings(settings, traffic)
+    for each, _ in targets:
+        for target in (each.target, each.baseline):
+            if target is not None:
+                refuse_feedback(target, tee.ports)
+        check_targets(each)
+    name = free_run_name(db_path, run_name)
+
+    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
+        row = run_row(
+            "tee", [_source(tee)], each, rules, queue=tee.queue_size, **traffic.describe()
+        )
+        return start_run(db_path, name, row)
+
+    runs = open_runs(writer_for, name, targets)
+    counts, filtered, report = TeeCounts(), Counter[str](), dict[str, object]()
     with ReplayProgress(show_progress) as progress:
         progress.extra = lambda: f"captured {counts.captured}, shed {counts.shed}"
-
-        def sink(result: ExchangeResult) -> None:
-            writer.add(result)
-            progress.record(result.comparison.verdict)
-
         try:
-            status = asyncio.run(_tee(tee, settings, rules, sink, counts))
+            status = asyncio.run(
+                _tee(tee, runs, rules, traffic, counts, filtered, progress, report)
+            )
         except BaseException:
-            with contextlib.suppress(Exception):
-                writer.finish("failed", counts.as_json())
+            finish_runs(runs, "failed", counts.as_json() | report, filtered)
             raise
-        writer.finish(status, counts.as_json())
+        finish_runs(runs, status, counts.as_json() | report, filtered)
     stats = TrafficStats(requests=counts.captured, responses=counts.captured)
-    return SessionOutcome(writer.name, status, dict(progress.counts), stats, counts.unreadable)
+    return outcome_of(runs, status, stats, counts.unreadable, filtered)
 
 
 async def _tee(
-    tee: TeeSettings, settings: ReplaySettings, rules: RuleSet, sink: Any, counts: TeeCounts
+    tee: TeeSettings,
+    runs: list[TargetRun],
+    rules: RuleSet,
+    traffic: TrafficOptions,
+    counts: TeeCounts,
+    filtered: Counter[str],
+    progress: ReplayProgress,
+    report: dict[str, object],
 ) -> str:
     with tempfile.TemporaryDirectory(prefix="shadowdiff-tee-") as scratch:
         stats_path = Path(scratch) / "capture.json"
@@ -138,13 +163,23 @@ async def _tee(
         stop, errors = asyncio.Event(), _ChildErrors()
         stderr_task = asyncio.create_task(errors.follow(child))
         handled = _on_signals(child, stop)
+        timer = _exit_after(traffic.exit_after, child)
+
+        def shed(full: int) -> None:
+            counts.shed += full
+
         try:
-            await replay_from(
-                lambda queue: _produce(child, queue, counts),
-                settings,
+            source = _captured(child, counts)
+            await replay_through(
+                source,
+                runs,
                 rules,
-                sink,
+                traffic,
+                filtered,
                 asyncio.Event(),
+                progress,
+                report,
+                shed,
                 tee.queue_size,
             )
             code = await child.wait()
@@ -152,6 +187,8 @@ async def _tee(
             code = -1
         finally:
             remove_signals(handled)
+            if timer is not None:
+                timer.cancel()
             await _end(child)
             await stderr_task
             if stats_path.exists():
@@ -159,6 +196,20 @@ async def _tee(
         if code > 0 and not errors.ready:
             raise EnvironmentProblem(errors.last or f"capture exited with {code}")
     return "finished" if code == 0 else "interrupted"  # a Ctrl-C that drained is a clean end
+
+
+def _exit_after(
+    seconds: float | None, child: asyncio.subprocess.Process
+) -> asyncio.TimerHandle | None:
+    """`--exit-after`: the capture is asked to end (it drains first), as by a Ctrl-C."""
+    if seconds is None:
+        return None
+
+    def end() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGINT)
+
+    return asyncio.get_running_loop().call_later(seconds, end)
 
 
 async def _end(child: asyncio.subprocess.Process) -> None:
@@ -199,22 +250,18 @@ class _ChildErrors:
                 self.last = line.removeprefix("shadowdiff: error: ")
 
 
-async def _produce(
-    child: asyncio.subprocess.Process, queue: ExchangeQueue, counts: TeeCounts
-) -> None:
-    """Captured records -> exchanges in the queue; shed (counted) when the queue is full."""
+async def _captured(
+    child: asyncio.subprocess.Process, counts: TeeCounts
+) -> AsyncIterator[Exchange]:
+    """The capture child's records, paired into exchanges as they come."""
     assert child.stdout is not None
     splitter, requests = RecordSplitter(), dict[str, GorRecord]()
     while block := await child.stdout.read(READ_SIZE):
         for _, chunk in splitter.feed(block):
             exchange = _exchange(chunk, requests, counts)
-            if exchange is None:
-                continue
-            counts.captured += 1
-            try:
-                queue.put_nowait(exchange)
-            except asyncio.QueueFull:
-                counts.shed += 1
+            if exchange is not None:
+                counts.captured += 1
+                yield exchange
     counts.unreadable += bool(splitter.rest()[1].strip())  # a record cut off at the end
     counts.unanswered += len(requests)
 

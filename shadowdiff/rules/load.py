@@ -26,6 +26,7 @@ ENDPOINT_KEYS = {
     "tolerance",
     "assert",
     "max_diff_rate",
+    "replay",
 }
 DEFAULT_KEYS = ENDPOINT_KEYS - {"match"}
 METHOD = re.compile(r"[A-Z][A-Z-]*|\*")  # any token method (PURGE, REPORT...) or *
@@ -139,6 +140,7 @@ def _read_rule(reader: Reader, node: CommentedMap, match: str) -> EndpointRule:
         tolerance=_read_tolerance(reader, node),
         assertions=read_assertions(reader, node),
         max_diff_rate=_read_rate(reader, node),
+        replay=_read_replay(reader, node),
         where=reader.where(node, "match"),
         pattern=compile_template(match.partition(" ")[2]),
     )
@@ -188,6 +190,16 @@ def _read_path_map(
         else:
             pairs.append((str(path), value))
     return pairs
+
+
+def _read_replay(reader: Reader, node: CommentedMap) -> bool | None:
+    """`replay: false` holds an endpoint's requests back (stored as skipped, not sent)."""
+    if "replay" not in node:
+        return None
+    if not isinstance(node["replay"], bool):
+        reader.problem(node, "replay", "replay must be true or false")
+        return None
+    return bool(node["replay"])
 
 
 def _read_rate(reader: Reader, node: CommentedMap) -> float | None:

@@ -38,8 +38,13 @@ class EndpointRule:
     tolerance: tuple[tuple[str, float], ...] = ()
     assertions: tuple[Assertion, ...] = ()
     max_diff_rate: float | None = None
+    replay: bool | None = None  # false: held back, never sent (None: as the defaults say)
     where: str = ""
     pattern: re.Pattern[str] = field(default=re.compile(".*"), compare=False)
+
+    @property
+    def replays(self) -> bool:
+        return self.replay is not False
 
     @property
     def method(self) -> str:
@@ -65,6 +70,7 @@ class EndpointRule:
             tolerance=base.tolerance + self.tolerance,
             assertions=base.assertions + self.assertions,
             max_diff_rate=rate,
+            replay=base.replay if self.replay is None else self.replay,
         )
 
 

@@ -146,6 +146,32 @@ def test_a_target_slower_than_the_traffic_sheds_exchanges_and_counts_them(
     assert result["lost"] == shed and result["capture"]["packets_dropped"] == 0
 
 
+def test_tee_shapes_live_traffic_to_two_targets_until_exit_after(tmp_path: Path) -> None:
+    """Filters, a rewrite and two targets on live traffic; --exit-after ends it cleanly."""
+    db = tmp_path / "store.db"
+    with RawServer(respond) as origin, RawServer(respond) as one, RawServer(respond) as two:
+        teeing = start(
+            "tee", "-i", "lo", "-p", str(origin.port),
+            "--target", one.url, "--target", two.url,
+            "--http-disallow-url", "^/skip",
+            "--http-set-header", "X-Shadow: 1",
+            "--exit-after", "4s",
+            "--db", str(db), "--run", "live", "--quiet",
+        )  # fmt: skip
+        paths = [f"/keep/{i}" if i % 2 else f"/skip/{i}" for i in range(20)]
+        talk(origin.port, [request(path, port=origin.port) for path in paths])
+        _, err = teeing.communicate(timeout=60)
+        received = (one.received, two.received)
+    assert teeing.returncode == 0, err
+    for server, raws in zip((one, two), received, strict=True):
+        assert sorted(raw.split(b" ")[1] for raw in raws) == sorted(
+            p.encode() for p in paths if p.startswith("/keep")
+        )
+        assert all(b"\r\nX-Shadow: 1\r\n" in raw for raw in raws)
+        assert gate(db, f"live@127.0.0.1:{server.port}")["exchanges"] == 10
+    assert "not replayed: 10 (--http-disallow-url" in err
+
+
 def tee_command(url: str, db: Path) -> list[str]:
     """`shadowdiff tee` of port 80 on lo, replayed to `url`."""
     command = [sys.executable, "-m", "shadowdiff", "tee", "-i", "lo", "-p", "80"]

@@ -1,0 +1,145 @@
+"""A replay to one target or several, each its own run, through the traffic stages.
+
+With several targets (`--target A --target B`), every request goes to each of them (or, with
+`--split-output`, to one in turn) and each target's results are a run of their own, named
+`NAME@host:port`: unlike GoReplay's type-3 messages (its issue #1219), a result always says
+which target gave it, and `gate --run NAME@host:port` judges each build alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from shadowdiff.exchange import Exchange
+from shadowdiff.replay.feed import Feed
+from shadowdiff.replay.progress import ReplayProgress
+from shadowdiff.replay.runner import Distributor, Output, ReplaySettings, replay_from
+from shadowdiff.rules import RuleSet
+from shadowdiff.store import ExchangeResult, RunWriter
+from shadowdiff.traffic.rates import OutputLimit, Rate
+from shadowdiff.traffic.stages import TrafficOptions, looped, paced
+
+
+@dataclass(slots=True)
+class TargetRun:
+    """One target's run: where its results are written and what it counted."""
+
+    settings: ReplaySettings
+    writer: RunWriter
+    limit: OutputLimit
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def refused(self) -> dict[str, int]:
+        rate = self.limit.rate
+        if rate is None or not self.limit.refused:
+            return {}
+        what = "over the cap" if rate.per_second is not None else "sampled out"
+        return {f"--target {self.settings.target.url}{rate.describe()}: {what}": self.limit.refused}
+
+
+def target_settings(
+    settings: ReplaySettings, traffic: TrafficOptions
+) -> list[tuple[ReplaySettings, Rate | None]]:
+    """Each target's settings (the shared ones, aimed at it) and its rate."""
+    if not traffic.targets:
+        return [(settings, None)]
+    return [(replace(settings, target=target), rate) for target, rate in traffic.targets]
+
+
+def run_names(name: str, settings: list[ReplaySettings]) -> list[str]:
+    """One target: the run's name; several: `NAME@host:port` each (numbered if repeated)."""
+    if len(settings) == 1:
+        return [name]
+    names: list[str] = []
+    for each in settings:
+        base = f"{name}@{each.target.netloc}"
+        names.append(base if base not in names else f"{base}#{len(names) + 1}")
+    return names
+
+
+async def replay_through(
+    source: AsyncIterator[Exchange],
+    runs: list[TargetRun],
+    rules: RuleSet,
+    traffic: TrafficOptions,
+    filtered: Counter[str],
+    stop: asyncio.Event,
+    progress: ReplayProgress,
+    report: dict[str, object],
+    shed: Callable[[int], None] | None = None,
+    queue_size: int | None = None,
+) -> None:
+    """Replay what `source` yields, through the middleware and the filters, to every target
+    run; what the middleware counted goes into `report` (for the runs' traffic). Live
+    traffic (`shed` given) never waits for a target: what finds its queue (of `queue_size`;
+    default: twice the concurrency) full is shed and counted. A middleware failure is
+    raised once everything already handed on is replayed and stored."""
+    async with Feed(traffic, filtered) as feed:
+
+        def sink_for(run: TargetRun) -> Callable[[ExchangeResult], None]:
+            def sink(result: ExchangeResult) -> None:
+                run.writer.add(result)
+                run.counts[result.comparison.verdict] += 1
+                progress.record(result.comparison.verdict)
+                feed.answered(result)
+
+            return sink
+
+        outputs = [Output(run.settings, sink_for(run), run.limit) for run in runs]
+
+        async def produce(distributor: Distributor) -> None:
+            async with contextlib.aclosing(feed.exchanges(source)) as exchanges:
+                async for exchange in exchanges:
+                    if stop.is_set():
+                        return
+                    if shed is None:
+                        taken = await distributor.put(exchange)
+                    else:
+                        taken, full = distributor.offer(exchange)
+                        shed(full)
+                    if not taken:
+                        feed.unsent(exchange)
+
+        queue_size = queue_size or 2 * max(run.settings.concurrency for run in runs)
+        try:
+            await replay_from(produce, outputs, rules, stop, queue_size, traffic.split_output)
+        finally:
+            report.update(feed.as_json())
+    if feed.failure is not None:
+        raise feed.failure
+
+
+async def recorded(
+    recording: Callable[[], Iterable[Exchange]], traffic: TrafficOptions, stop: asyncio.Event
+) -> AsyncIterator[Exchange]:
+    """A recording's exchanges, paced at `traffic.speed` and looped when asked."""
+    async for one_pass in looped(recording, traffic.loop, stop):
+        async for exchange in paced(one_pass, traffic.speed, stop):
+            yield exchange
+
+
+def finish_runs(
+    runs: list[TargetRun], status: str, traffic: dict[str, object], filtered: Counter[str]
+) -> None:
+    """Close every target's run with its status and counts (what was filtered included)."""
+    for run in runs:
+        counted = {**filtered, **run.refused()}
+        with contextlib.suppress(sqlite3.Error):
+            run.writer.finish(status, {**traffic, "filtered": counted} if counted else traffic)
+
+
+def open_runs(
+    writers: Callable[[str, ReplaySettings], RunWriter],
+    name: str,
+    targets: list[tuple[ReplaySettings, Rate | None]],
+) -> list[TargetRun]:
+    settings = [each for each, _ in targets]
+    return [
+        TargetRun(each, writers(run_name, each), OutputLimit(rate))
+        for (each, rate), run_name in zip(targets, run_names(name, settings), strict=True)
+    ]
