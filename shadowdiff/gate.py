@@ -60,6 +60,7 @@ class GateResult:
     uncompared: int = 0  # no baseline (none recorded, no --baseline): assertions only
     lost: int = 0  # exchanges the capture lost or shed (tee), by the run's own count
     capture: dict[str, int | None] = field(default_factory=dict)  # tee: losses by reason
+    filtered: dict[str, int] = field(default_factory=dict)  # not replayed by choice, by reason
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

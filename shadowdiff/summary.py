@@ -39,7 +39,7 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
     ]
     uncompared = uncompared_count(db, run.id)
     lost = int(run.traffic.get("lost", 0))
-    return evaluate_gate(
+    result = evaluate_gate(
         run.name,
         run.status,
         run.problems,
@@ -49,6 +49,13 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
         policy.max_lost,
         capture_losses(run.traffic),
     )
+    return replace(result, filtered=filtered_counts(run.traffic))
+
+
+def filtered_counts(traffic: dict[str, Any]) -> dict[str, int]:
+    """What filters, rates and the middleware kept from the targets, by reason."""
+    filtered = traffic.get("filtered")
+    return {str(k): int(v) for k, v in filtered.items()} if isinstance(filtered, dict) else {}
 
 
 CAPTURE_LOSSES = {  # what a live run's traffic counts -> the gate's names, in this order
@@ -84,6 +91,9 @@ def format_gate(result: GateResult) -> str:
         f"errors {result.errors}, skipped {result.skipped}"
         + (f", unreadable records {result.unreadable}" if result.unreadable else ""),
     ]
+    if result.filtered:
+        counts = ", ".join(f"{reason} {count}" for reason, count in result.filtered.items())
+        lines.append(f"  note: not replayed by choice: {sum(result.filtered.values())} ({counts})")
     if result.lost or any(result.capture.values()):
         counts = ", ".join(
             f"{name.replace('_', ' ')} {value}" for name, value in result.capture.items() if value

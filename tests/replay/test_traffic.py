@@ -85,8 +85,18 @@ def test_url_and_method_filters_replay_only_what_they_allow(tmp_path: Path) -> N
         )
     assert targets_of(server) == ["/api/a", "/api/b?x=1"]
     filtered = json.loads(str(run_row(tmp_path)["traffic"]))["filtered"]
-    assert sum(filtered.values()) == 3
-    assert "not replayed: " in err
+    assert filtered == {
+        "--http-allow-method: not GET": 1,
+        "--http-allow-url: no pattern matched": 1,
+        "--http-disallow-url: matched internal": 1,
+    }
+    assert "not replayed: 1 (--http-allow-url: no pattern matched)" in err
+    gate = run_cli("gate", "--db", str(tmp_path / "s.db"))
+    assert (
+        json.loads(run_cli("gate", "--db", str(tmp_path / "s.db"), "--json").stdout)["filtered"]
+        == filtered
+    )
+    assert "note: not replayed by choice: 3 (" in gate.stdout
 
 
 def test_header_filters(tmp_path: Path) -> None:
