@@ -178,13 +178,14 @@ capture_options = stack(
 )
 
 
-def echo_outcome(outcome: SessionOutcome, db: Path) -> None:
+def echo_outcome(outcome: SessionOutcome, db: Path, err: bool = False) -> None:
     runs = outcome.targets or ((outcome.run, "", outcome.counts),)
     for run, url, counts in runs:
         listed = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         click.echo(
             f"run {run} {outcome.status}: {sum(counts.values())} exchanges "
-            f"({listed or 'none'}) stored in {db}" + (f" (target {url})" if url else "")
+            f"({listed or 'none'}) stored in {db}" + (f" (target {url})" if url else ""),
+            err=err,
         )
     for reason, count in sorted(outcome.filtered.items()):
         click.echo(f"not replayed: {count} ({reason})", err=True)
@@ -478,6 +479,37 @@ def tee(
     )
     outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet, traffic)
     echo_outcome(outcome, db)
+    if outcome.status == "interrupted":
+        raise SystemExit(INTERRUPTED)
+
+
+@cli.command(
+    "gor",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+@click.option("--quiet", is_flag=True, hidden=True)
+def gor(argv: tuple[str, ...], quiet: bool) -> None:
+    """Run a GoReplay command line on shadowdiff (`shadowdiff gor --help`)."""
+    from shadowdiff.compat.flags import GOR_HELP, parse_gor_args
+    from shadowdiff.compat.run import plan_gor, run_gor
+
+    command = parse_gor_args(argv)
+    if command.help_requested:
+        click.echo(GOR_HELP)
+        return
+    for old, new in command.renamed:
+        log.warning("%s is GoReplay's old name of %s: read as %s", old, new, new)
+    for flag in command.accepted:
+        log.warning("%s: accepted, no effect in shadowdiff", flag)
+    plan = plan_gor(command)
+    extras = command.shadowdiff
+    db = Path(extras.get("--db", "shadowdiff.db"))
+    rules = read_rules(Path(extras.get("--rules", str(DEFAULT_RULES))))
+    outcome = run_gor(plan, rules, db, extras.get("--run"), not quiet and not plan.writes_stdout)
+    if plan.settings is not None:
+        echo_outcome(outcome, db, err=plan.writes_stdout)
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)
 

@@ -54,6 +54,7 @@ def traffic_options(command: Callable[..., None]) -> Any:
             shaping=shaping,
             middleware=values.pop("middleware"),
             track_response=values.pop("track_response"),
+            prettify=values.pop("prettify_http"),
             exit_after=parse_duration(exit_after, "--exit-after") if exit_after else None,
         )
         command(traffic=traffic, **values)
@@ -83,6 +84,11 @@ def traffic_options(command: Callable[..., None]) -> Any:
             "--track-response",
             is_flag=True,
             help="Also send each candidate answer to the middleware (type 3, same id).",
+        ),
+        click.option(
+            "--prettify-http",
+            is_flag=True,
+            help="De-chunk and decompress bodies before the middleware (GoReplay).",
         ),
         click.option("--exit-after", default=None, help="Stop after this long (30s, 5m, 1h30m)."),
     ]

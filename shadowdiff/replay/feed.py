@@ -21,7 +21,7 @@ from shadowdiff.store import ExchangeResult
 from shadowdiff.traffic.gorproto import MiddlewareStats
 from shadowdiff.traffic.middleware import Middleware, MiddlewareError
 from shadowdiff.traffic.middleware_stage import send_replayed, skip_replayed, through_middleware
-from shadowdiff.traffic.stages import TrafficOptions, shaped
+from shadowdiff.traffic.stages import TrafficOptions, prettified, shaped
 
 _Answer = tuple[str, int, int, bytes] | str  # (id, started ns, latency ns, bytes) or a skipped id
 
@@ -59,7 +59,7 @@ class Feed:
 
     async def exchanges(self, source: AsyncIterator[Exchange]) -> AsyncGenerator[Exchange, None]:
         """The traffic as the targets get it (a middleware failure is kept in `failure`)."""
-        stream = source
+        stream = prettified(source) if self.traffic.prettify else source
         if self.middleware is not None:
             tracked = self._echoed_replay if self.tracks else None
             stream = through_middleware(self.middleware, source, self.stats, on_replayed=tracked)

@@ -15,7 +15,7 @@ import signal
 import socket
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from shadowdiff.replay.targets import (
 )
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
 from shadowdiff.traffic.stages import TrafficOptions
 
@@ -70,25 +71,27 @@ def check_reachable(target: Target, flag: str) -> None:
 
 def run_replay(
     files: list[Path],
-    settings: ReplaySettings,
+    settings: ReplaySettings | None,
     rules: RuleSet,
     db_path: Path,
     run_name: str | None = None,
     show_progress: bool = True,
     traffic: TrafficOptions = PLAIN,
+    records: Sequence[RecordOutput] = (),
 ) -> SessionOutcome:
-    """Replay recordings into a new run of the store at `db_path` (one run per target)."""
+    """Replay recordings into a new run of the store at `db_path` (one run per target; no
+    settings: no target, the traffic only goes to the `records` outputs)."""
     for path in files:
         check_gor(path)
     targets = target_settings(settings, traffic)
     for each, _ in targets:
         check_targets(each)
     sources = [str(p) for p in files]
-    if settings.workers > 1:
-        refuse_with_workers(traffic)
+    if settings is not None and settings.workers > 1:
+        refuse_with_workers(traffic, records)
         writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules))
         return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
-    name = free_run_name(db_path, run_name)
+    name = free_run_name(db_path, run_name) if targets else ""
 
     def writer_for(name: str, each: ReplaySettings) -> RunWriter:
         row = run_row("replay", sources, each, rules, **traffic.describe())
@@ -108,7 +111,13 @@ def run_replay(
         return pair_records(merge_gor(files, on_problem), stats, on_problem)
 
     status, filtered = run_stages(
-        lambda stop: recorded(recording, traffic, stop), runs, rules, traffic, show_progress, stats
+        lambda stop: recorded(recording, traffic, stop),
+        runs,
+        rules,
+        traffic,
+        show_progress,
+        stats,
+        records,
     )
     return outcome_of(runs, status, stats, problems, filtered)
 
@@ -119,7 +128,7 @@ def outcome_of(
     counts = sum((run.counts for run in runs), Counter[str]())
     several = tuple((r.writer.name, r.settings.target.url, dict(r.counts)) for r in runs)
     return SessionOutcome(
-        runs[0].writer.name,
+        runs[0].writer.name if runs else "",
         status,
         dict(counts),
         stats,
@@ -136,10 +145,13 @@ def run_stages(
     traffic: TrafficOptions,
     show_progress: bool,
     stats: TrafficStats,
+    records: Sequence[RecordOutput] = (),
+    live: bool = False,
 ) -> tuple[str, Counter[str]]:
     """Run the traffic from `source` through the stages to every target run, then close the
     runs with what they finished, whatever happens. The first Ctrl-C or SIGTERM stops
-    sending and lets the requests in flight finish; a second one abandons them."""
+    sending and lets the requests in flight finish (for `live` traffic, the way it ends:
+    the run is finished); a second one abandons them."""
     filtered: Counter[str] = Counter()
     report: dict[str, object] = {}
 
@@ -155,7 +167,15 @@ def run_stages(
         handled = handle_signals(on_signal)
         try:
             await replay_through(
-                source(stop), runs, rules, traffic, filtered, stop, progress, report
+                source(stop),
+                runs,
+                rules,
+                traffic,
+                filtered,
+                stop,
+                progress,
+                report,
+                records=records,
             )
         except asyncio.CancelledError:
             return "interrupted"
@@ -164,7 +184,7 @@ def run_stages(
             if timer is not None:
                 timer.cancel()
         expired = timer is not None and timer.when() <= asyncio.get_running_loop().time()
-        return "interrupted" if stop.is_set() and not expired else "finished"
+        return "interrupted" if stop.is_set() and not expired and not live else "finished"
 
     with ReplayProgress(show_progress) as progress:
         try:
@@ -183,17 +203,20 @@ def _exit_after(seconds: float | None, stop: asyncio.Event) -> asyncio.TimerHand
     return asyncio.get_running_loop().call_later(seconds, stop.set)
 
 
-def refuse_with_workers(traffic: TrafficOptions) -> None:
+def refuse_with_workers(traffic: TrafficOptions, records: Sequence[RecordOutput] = ()) -> None:
     """`--workers N` splits a recording among processes: one target, no middleware, no
     pacing or loop (each process would keep its own clock and its own middleware)."""
-    if traffic != PLAIN and (
-        len(traffic.targets) > 1
-        or traffic.middleware
-        or traffic.speed is not None
-        or traffic.loop
-        or traffic.exit_after is not None
-        or not traffic.shaping.is_empty
-        or any(rate for _, rate in traffic.targets)
+    if records or (
+        traffic != PLAIN
+        and (
+            len(traffic.targets) > 1
+            or traffic.middleware
+            or traffic.speed is not None
+            or traffic.loop
+            or traffic.exit_after is not None
+            or not traffic.shaping.is_empty
+            or any(rate for _, rate in traffic.targets)
+        )
     ):
         raise InputError(
             "--workers: several processes replay one target, without --middleware, filters, "

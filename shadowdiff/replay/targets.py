@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from shadowdiff.exchange import Exchange
@@ -21,6 +22,7 @@ from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import Distributor, Output, ReplaySettings, replay_from
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter
+from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.rates import OutputLimit, Rate
 from shadowdiff.traffic.stages import TrafficOptions, looped, paced
 
@@ -43,9 +45,12 @@ class TargetRun:
 
 
 def target_settings(
-    settings: ReplaySettings, traffic: TrafficOptions
+    settings: ReplaySettings | None, traffic: TrafficOptions
 ) -> list[tuple[ReplaySettings, Rate | None]]:
-    """Each target's settings (the shared ones, aimed at it) and its rate."""
+    """Each target's settings (the shared ones, aimed at it) and its rate (none: the
+    traffic only goes to record outputs)."""
+    if settings is None:
+        return []
     if not traffic.targets:
         return [(settings, None)]
     return [(replace(settings, target=target), rate) for target, rate in traffic.targets]
@@ -73,12 +78,15 @@ async def replay_through(
     report: dict[str, object],
     shed: Callable[[int], None] | None = None,
     queue_size: int | None = None,
+    records: Sequence[RecordOutput] = (),
 ) -> None:
     """Replay what `source` yields, through the middleware and the filters, to every target
     run; what the middleware counted goes into `report` (for the runs' traffic). Live
     traffic (`shed` given) never waits for a target: what finds its queue (of `queue_size`;
     default: twice the concurrency) full is shed and counted. A middleware failure is
     raised once everything already handed on is replayed and stored."""
+    for output in records:
+        await output.sink.start()
     async with Feed(traffic, filtered) as feed:
 
         def sink_for(run: TargetRun) -> Callable[[ExchangeResult], None]:
@@ -87,6 +95,7 @@ async def replay_through(
                 run.counts[result.comparison.verdict] += 1
                 progress.record(result.comparison.verdict)
                 feed.answered(result)
+                answer_records(records, result)
 
             return sink
 
@@ -97,21 +106,35 @@ async def replay_through(
                 async for exchange in exchanges:
                     if stop.is_set():
                         return
+                    for output in records:
+                        output.exchange(exchange)
                     if shed is None:
                         taken = await distributor.put(exchange)
                     else:
                         taken, full = distributor.offer(exchange)
                         shed(full)
-                    if not taken:
+                    if not taken:  # no target (or every rate refused it)
                         feed.unsent(exchange)
 
-        queue_size = queue_size or 2 * max(run.settings.concurrency for run in runs)
+        queue_size = queue_size or 2 * max((run.settings.concurrency for run in runs), default=1)
         try:
             await replay_from(produce, outputs, rules, stop, queue_size, traffic.split_output)
         finally:
             report.update(feed.as_json())
+            for output in records:
+                await output.sink.close()
     if feed.failure is not None:
         raise feed.failure
+
+
+def answer_records(records: Sequence[RecordOutput], result: ExchangeResult) -> None:
+    """A target's answer, as a type-3 record, to the outputs that track answers."""
+    if result.candidate is None or not records:
+        return
+    latency_ns = int((result.candidate_latency or 0.0) * 1e6)
+    raw = result.candidate.to_bytes()
+    for output in records:
+        output.answer(result.exchange.id, time.time_ns() - latency_ns, latency_ns, raw)
 
 
 async def recorded(

@@ -18,7 +18,7 @@ import socket
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from shadowdiff.replay.targets import (
 )
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import RunWriter
+from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.pairing import TrafficStats
 from shadowdiff.traffic.stages import TrafficOptions
 
@@ -104,20 +105,23 @@ def capture_command(tee: TeeSettings, stats: Path) -> list[str]:
 
 def run_tee(
     tee: TeeSettings,
-    settings: ReplaySettings,
+    settings: ReplaySettings | None,
     rules: RuleSet,
     db_path: Path,
     run_name: str | None = None,
     show_progress: bool = True,
     traffic: TrafficOptions = PLAIN,
+    records: Sequence[RecordOutput] = (),
 ) -> SessionOutcome:
+    """Capture and replay live (no settings: no target, the captured traffic only goes to
+    the `records` outputs)."""
     targets = target_settings(settings, traffic)
     for each, _ in targets:
         for target in (each.target, each.baseline):
             if target is not None:
                 refuse_feedback(target, tee.ports)
         check_targets(each)
-    name = free_run_name(db_path, run_name)
+    name = free_run_name(db_path, run_name) if targets else ""
 
     def writer_for(name: str, each: ReplaySettings) -> RunWriter:
         row = run_row(
@@ -131,7 +135,7 @@ def run_tee(
         progress.extra = lambda: f"captured {counts.captured}, shed {counts.shed}"
         try:
             status = asyncio.run(
-                _tee(tee, runs, rules, traffic, counts, filtered, progress, report)
+                _tee(tee, runs, rules, traffic, counts, filtered, progress, report, records)
             )
         except BaseException:
             finish_runs(runs, "failed", counts.as_json() | report, filtered)
@@ -150,6 +154,7 @@ async def _tee(
     filtered: Counter[str],
     progress: ReplayProgress,
     report: dict[str, object],
+    records: Sequence[RecordOutput],
 ) -> str:
     with tempfile.TemporaryDirectory(prefix="shadowdiff-tee-") as scratch:
         stats_path = Path(scratch) / "capture.json"
@@ -181,6 +186,7 @@ async def _tee(
                 report,
                 shed,
                 tee.queue_size,
+                records,
             )
             code = await child.wait()
         except asyncio.CancelledError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from shadowdiff.exchange import Exchange
 from shadowdiff.replay.plan import Target
+from shadowdiff.traffic.prettify import prettify_exchange
 from shadowdiff.traffic.rates import Pacer, Rate
 from shadowdiff.traffic.shaping import Dropped, Shaping, shape_request
 
@@ -26,6 +27,7 @@ class TrafficOptions:
     shaping: Shaping = field(default_factory=Shaping)
     middleware: str | None = None
     track_response: bool = False  # the candidates' answers go to the middleware (type 3)
+    prettify: bool = False  # bodies de-chunked and decompressed before the middleware
     speed: float | None = None  # a recording's pace (2.0: twice as fast); None: at once
     loop: bool = False  # a recording starts again when it ends
     exit_after: float | None = None  # seconds
@@ -39,6 +41,7 @@ class TrafficOptions:
             "split_output": self.split_output,
             "middleware": self.middleware,
             "track_response": self.track_response,
+            "prettify": self.prettify,
             "speed": self.speed,
             "loop": self.loop,
             "exit_after": self.exit_after,
@@ -81,6 +84,12 @@ async def looped(
         yield counted()
         if not loop or not seen:
             return
+
+
+async def prettified(exchanges: AsyncIterator[Exchange]) -> AsyncIterator[Exchange]:
+    """GoReplay's --prettify-http on each exchange."""
+    async for exchange in exchanges:
+        yield prettify_exchange(exchange)
 
 
 async def shaped(

@@ -1,0 +1,1 @@
+"""Compatibility with GoReplay: its command lines, read without running anything."""

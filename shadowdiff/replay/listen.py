@@ -1,0 +1,93 @@
+"""GoReplay's `--input-tcp`: listen for the .gor framing that capture hosts send with
+`--output-tcp`, pair the records into exchanges as they come, replay them (or only pass them
+to record outputs). Ends at Ctrl-C / SIGTERM or `--exit-after`; the run is then finished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from shadowdiff.exchange import Exchange
+from shadowdiff.replay.runner import ReplaySettings
+from shadowdiff.replay.session import (
+    PLAIN,
+    SessionOutcome,
+    check_targets,
+    free_run_name,
+    outcome_of,
+    run_row,
+    run_stages,
+    start_run,
+)
+from shadowdiff.replay.targets import open_runs, target_settings
+from shadowdiff.rules import RuleSet
+from shadowdiff.store import RunWriter
+from shadowdiff.traffic.gortcp import GorTcpListener, format_address
+from shadowdiff.traffic.live import pair_live
+from shadowdiff.traffic.outputs import RecordOutput
+from shadowdiff.traffic.pairing import TrafficStats
+from shadowdiff.traffic.stages import TrafficOptions
+
+log = logging.getLogger(__name__)
+
+
+def run_listen(
+    address: tuple[str, int],
+    settings: ReplaySettings | None,
+    rules: RuleSet,
+    db_path: Path,
+    run_name: str | None = None,
+    show_progress: bool = True,
+    traffic: TrafficOptions = PLAIN,
+    records: Sequence[RecordOutput] = (),
+) -> SessionOutcome:
+    targets = target_settings(settings, traffic)
+    for each, _ in targets:
+        check_targets(each)
+    name = free_run_name(db_path, run_name) if targets else ""
+    source = f"tcp {format_address(*address)}"
+
+    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
+        return start_run(
+            db_path, name, run_row("listen", [source], each, rules, **traffic.describe())
+        )
+
+    runs = open_runs(writer_for, name, targets)
+    stats = TrafficStats()
+    status, filtered = run_stages(
+        lambda stop: listened(address, stats, stop),
+        runs,
+        rules,
+        traffic,
+        show_progress,
+        stats,
+        records,
+        live=True,
+    )
+    return outcome_of(runs, status, stats, stats.unreadable, filtered)
+
+
+async def listened(
+    address: tuple[str, int], stats: TrafficStats, stop: asyncio.Event
+) -> AsyncIterator[Exchange]:
+    """The exchanges the senders send, until `stop`."""
+    listener = GorTcpListener(*address)
+    await listener.start()
+    log.warning("listening on %s", format_address(address[0], listener.port))
+    closer = asyncio.create_task(_close_when(stop, listener))
+    try:
+        async for exchange in pair_live(listener.records(), stats):
+            yield exchange
+    finally:
+        closer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closer
+        await listener.close()
+
+
+async def _close_when(stop: asyncio.Event, listener: GorTcpListener) -> None:
+    await stop.wait()
+    await listener.close()
