@@ -65,7 +65,7 @@ def plan_gor(command: GorCommand) -> GorPlan:
     files, speed = _files(command)
     settings, targets = _targets(command)
     shaping = _shaping(command)
-    exit_after = command.exit_after
+    exit_after, max_wait = command.exit_after, command.input_file_max_wait
     traffic = TrafficOptions(
         targets=targets,
         split_output=command.split_output,
@@ -74,6 +74,7 @@ def plan_gor(command: GorCommand) -> GorPlan:
         track_response=command.output_http_track_response,
         prettify=command.prettify_http,
         speed=speed,
+        max_wait=parse_duration(max_wait, "--input-file-max-wait") if max_wait else None,
         loop=command.input_file_loop,
         exit_after=parse_duration(exit_after, "--exit-after") if exit_after else None,
     )

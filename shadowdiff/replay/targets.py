@@ -142,7 +142,7 @@ async def recorded(
 ) -> AsyncIterator[Exchange]:
     """A recording's exchanges, paced at `traffic.speed` and looped when asked."""
     async for one_pass in looped(recording, traffic.loop, stop):
-        async for exchange in paced(one_pass, traffic.speed, stop):
+        async for exchange in paced(one_pass, traffic.speed, stop, traffic.max_wait):
             yield exchange
 
 

@@ -29,6 +29,7 @@ class TrafficOptions:
     track_response: bool = False  # the candidates' answers go to the middleware (type 3)
     prettify: bool = False  # bodies de-chunked and decompressed before the middleware
     speed: float | None = None  # a recording's pace (2.0: twice as fast); None: at once
+    max_wait: float | None = None  # the longest pause between two requests, paced (seconds)
     loop: bool = False  # a recording starts again when it ends
     exit_after: float | None = None  # seconds
 
@@ -43,6 +44,7 @@ class TrafficOptions:
             "track_response": self.track_response,
             "prettify": self.prettify,
             "speed": self.speed,
+            "max_wait": self.max_wait,
             "loop": self.loop,
             "exit_after": self.exit_after,
             "shaping": self.shaping.describe() if not self.shaping.is_empty else None,
@@ -51,11 +53,14 @@ class TrafficOptions:
 
 
 async def paced(
-    exchanges: Iterable[Exchange], speed: float | None, stop: asyncio.Event
+    exchanges: Iterable[Exchange],
+    speed: float | None,
+    stop: asyncio.Event,
+    max_wait: float | None = None,
 ) -> AsyncIterator[Exchange]:
-    """The exchanges, each at its recorded time divided by `speed` (None: at once); ends
-    early when `stop` is set."""
-    pacer = Pacer(speed or 1.0)
+    """The exchanges, each at its recorded time divided by `speed` (None: at once), no gap
+    longer than `max_wait`; ends early when `stop` is set."""
+    pacer = Pacer(speed or 1.0, max_wait)
     start = asyncio.get_running_loop().time()
     for exchange in exchanges:
         if stop.is_set():

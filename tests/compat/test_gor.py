@@ -489,3 +489,17 @@ def test_gor_json_of_a_run(tmp_path: Path, recording: Path) -> None:
         )
     gate = run_cli("gate", "--db", str(tmp_path / "s.db"), "--run", "g", "--json")
     assert json.loads(gate.stdout)["exchanges"] == 10
+
+
+def test_input_file_max_wait_caps_the_recorded_pauses(tmp_path: Path) -> None:
+    exchanges = [
+        make_exchange(make_request(target=f"/{i}"), make_response(), timestamp=i * 3_000_000_000)
+        for i in range(3)
+    ]  # 3 s apart: 6 s at the recorded pace
+    write_gor(tmp_path / "slow.gor", gor_records_for(exchanges))
+    with RawServer(respond) as target:
+        started = time.monotonic()
+        gor(tmp_path, "--input-file", str(tmp_path / "slow.gor"), "--output-http", target.url,
+            "--input-file-max-wait", "100ms")  # fmt: skip
+        assert len(target.received) == 3
+    assert time.monotonic() - started < 5.0
