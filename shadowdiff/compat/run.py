@@ -12,6 +12,7 @@ output (shadowdiff still captures responses: it compares against them).
 
 from __future__ import annotations
 
+import glob
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ class GorPlan:
     files: tuple[Path, ...] = ()
     capture: tuple[tuple[str, int], ...] = ()  # (host or interface, port) to capture
     listen: tuple[str, int] | None = None
+    capture_bpf: str | None = None  # --input-raw-bpf-filter (ANDed with the ports)
+    capture_buffer_mb: int = 64  # --input-raw-buffer-size
 
     @property
     def writes_stdout(self) -> bool:
@@ -89,7 +92,15 @@ def plan_gor(command: GorCommand) -> GorPlan:
         files,
         tuple(pair for address in command.input_raw for pair in _capture(address)),
         parse_address(command.input_tcp[0], "--input-tcp") if command.input_tcp else None,
+        command.input_raw_bpf_filter,
+        _buffer_mb(command.input_raw_buffer_size),
     )
+
+
+def _buffer_mb(size: str | None) -> int:
+    if size is None:
+        return 64
+    return max(1, parse_size(size, "--input-raw-buffer-size") >> 20)
 
 
 def _one_input(command: GorCommand) -> None:
@@ -107,7 +118,7 @@ def _files(command: GorCommand) -> tuple[tuple[Path, ...], float | None]:
     paths, speeds = [], set()
     for value in command.input_file:
         name, rate = split_rate(value, "--input-file")
-        paths.append(Path(name))
+        paths += _expanded(name)
         speeds.add(speed_of(rate, f"--input-file {value}"))
     if len(speeds) > 1:
         raise GorFlagError("--input-file: give every file the same |N% speed")
@@ -115,6 +126,16 @@ def _files(command: GorCommand) -> tuple[tuple[Path, ...], float | None]:
 
 
 Targets = tuple[tuple[Target, Rate | None], ...]
+
+
+def _expanded(name: str) -> list[Path]:
+    """A file, or a glob (`logs-*`) as GoReplay takes them: its matches, in name order."""
+    if not glob.has_magic(name):
+        return [Path(name)]
+    matches = sorted(glob.glob(name))
+    if not matches:
+        raise GorFlagError(f"--input-file {name!r}: no file matches")
+    return [Path(match) for match in matches]
 
 
 def _targets(command: GorCommand) -> tuple[ReplaySettings | None, Targets]:
@@ -250,9 +271,10 @@ def run_gor(
             plan.listen, plan.settings, rules, db_path, run_name, show_progress,
             plan.traffic, plan.records,
         )  # fmt: skip
-    interfaces, bpf = capture_interfaces([host for host, _ in plan.capture])
+    interfaces, hosts = capture_interfaces([host for host, _ in plan.capture])
+    bpf = " and ".join(f"({part})" for part in (hosts, plan.capture_bpf) if part) or None
     ports = sorted({port for _, port in plan.capture})
-    tee = TeeSettings(interfaces, ports, bpf)
+    tee = TeeSettings(interfaces, ports, bpf, buffer_mb=plan.capture_buffer_mb)
     return run_tee(
         tee, plan.settings, rules, db_path, run_name, show_progress, plan.traffic, plan.records
     )

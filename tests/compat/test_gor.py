@@ -503,3 +503,13 @@ def test_input_file_max_wait_caps_the_recorded_pauses(tmp_path: Path) -> None:
             "--input-file-max-wait", "100ms")  # fmt: skip
         assert len(target.received) == 3
     assert time.monotonic() - started < 5.0
+
+
+def test_input_file_takes_a_glob(tmp_path: Path, recording: Path) -> None:
+    for n in (1, 2):
+        (tmp_path / f"logs-{n}.gor").write_bytes(recording.read_bytes())
+    with RawServer(respond) as target:
+        gor(tmp_path, "--input-file", f"{tmp_path}/logs-*|1000%", "--output-http", target.url)
+        assert len(target.received) == 20
+    done = run_cli("gor", "--input-file", f"{tmp_path}/none-*", "--output-stdout")
+    assert done.returncode == 2 and "no file matches" in done.stderr
