@@ -20,7 +20,7 @@ from pathlib import Path
 from shadowdiff.compat.flags import GorCommand, GorFlagError
 from shadowdiff.errors import InputError
 from shadowdiff.replay.listen import run_listen
-from shadowdiff.replay.plan import Target, parse_target
+from shadowdiff.replay.plan import Target, exact_target
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import SessionOutcome, run_replay
 from shadowdiff.replay.tee import TeeSettings, run_tee
@@ -74,6 +74,8 @@ def plan_gor(command: GorCommand) -> GorPlan:
         split_output=command.split_output,
         shaping=shaping,
         middleware=command.middleware,
+        middleware_responses=not command.input_raw or command.input_raw_track_response,
+        target_flag="--output-http",
         track_response=command.output_http_track_response,
         prettify=command.prettify_http,
         speed=speed,
@@ -143,7 +145,7 @@ def _targets(command: GorCommand) -> tuple[ReplaySettings | None, Targets]:
     for value in command.output_http:
         url, rate = split_rate(value, "--output-http")
         url = url if "://" in url else f"http://{url}"  # GoReplay's default scheme
-        targets.append((parse_target(url, "--output-http"), rate))
+        targets.append((exact_target(url, "--output-http"), rate))
     if not targets:
         return None, ()
     timeout = command.output_http_timeout

@@ -32,6 +32,7 @@ class Feed:
         self.middleware = Middleware(traffic.middleware) if traffic.middleware else None
         self.stats = MiddlewareStats()
         self.failure: MiddlewareError | None = None
+        self._abandoned = False
         self._answers: asyncio.Queue[_Answer | None] = asyncio.Queue()
         self._forwarder: asyncio.Task[None] | None = None
 
@@ -61,17 +62,32 @@ class Feed:
         """The traffic as the targets get it (a middleware failure is kept in `failure`)."""
         stream = prettified(source) if self.traffic.prettify else source
         if self.middleware is not None:
-            tracked = self._echoed_replay if self.tracks else None
-            stream = through_middleware(self.middleware, source, self.stats, on_replayed=tracked)
+            stream = through_middleware(
+                self.middleware,
+                stream,
+                self.stats,
+                on_replayed=self._echoed_replay if self.tracks else None,
+                with_baselines=self.traffic.middleware_responses,
+            )
         try:
             async for exchange in shaped(stream, self.traffic.shaping, self.filtered, self.unsent):
                 yield exchange
         except MiddlewareError as failure:
-            self.failure = failure
+            if not self._abandoned:  # stopped on purpose, not a failure
+                self.failure = failure
         finally:
             if isinstance(stream, AsyncGenerator):
                 await stream.aclose()
             self.filtered.update(self._middleware_drops())
+
+    async def abandon_when(self, stop: asyncio.Event) -> None:
+        """A stop (Ctrl-C) ends the middleware too: its input is closed, and it is killed if
+        it does not end within its stall timeout, so a hung middleware cannot hold the run."""
+        await stop.wait()
+        if self.middleware is not None:
+            self._abandoned = True
+            with contextlib.suppress(MiddlewareError):
+                await self.middleware.stop()
 
     def unsent(self, exchange: Exchange) -> None:
         """No target will answer this exchange (filtered, refused by every rate)."""

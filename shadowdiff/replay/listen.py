@@ -55,7 +55,7 @@ def run_listen(
             db_path, name, run_row("listen", [source], each, rules, **traffic.describe())
         )
 
-    runs = open_runs(writer_for, name, targets)
+    runs = open_runs(writer_for, name, targets, traffic.target_flag)
     stats = TrafficStats()
     status, filtered = run_stages(
         lambda stop: listened(address, stats, stop),

@@ -28,6 +28,7 @@ class Target:
     host: str
     port: int
     prefix: str = ""
+    exact: str | None = None  # every request to this path?query (GoReplay's URL with a path)
 
     @property
     def netloc(self) -> str:
@@ -36,6 +37,17 @@ class Target:
         )
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if default else f"{host}:{self.port}"
+
+
+def exact_target(url: str, flag: str) -> Target:
+    """GoReplay's `--output-http URL` with a path or a query: every request goes to exactly
+    that path and query (the recorded ones are dropped), as GoReplay does."""
+    parts = urlsplit(url)
+    if not parts.path.strip("/") and not parts.query:
+        return parse_target(url, flag)
+    bare = parse_target(f"{parts.scheme}://{parts.netloc}", flag)
+    exact = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(url, bare.scheme, bare.host, bare.port, "", exact)
 
 
 def parse_target(url: str, flag: str = "--target") -> Target:
@@ -63,7 +75,7 @@ class PlannedRequest:
 
 
 def plan_request(request: Request, target: Target, keep_host: bool = False) -> PlannedRequest:
-    request_target = target.prefix + _origin_form(request.target)
+    request_target = target.exact or target.prefix + _origin_form(request.target)
     host = None if keep_host else target.netloc.encode("latin-1")
     new_target = None if request_target == request.target else request_target.encode("latin-1")
     head = rewrite_head(request.head, new_target, host)

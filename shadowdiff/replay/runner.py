@@ -51,6 +51,7 @@ class Output:
     settings: ReplaySettings
     sink: Sink
     limit: OutputLimit = field(default_factory=lambda: OutputLimit(None))
+    shed: int = 0  # live traffic this output had no room for
 
 
 class Distributor:
@@ -87,11 +88,12 @@ class Distributor:
         """Put without waiting (live traffic): how many outputs took the exchange, and how
         many chosen outputs were full (shed)."""
         taken = full = 0
-        for _, queue in self._chosen(exchange):
+        for output, queue in self._chosen(exchange):
             try:
                 queue.put_nowait(exchange)
                 taken += 1
             except asyncio.QueueFull:
+                output.shed += 1
                 full += 1
         return taken, full
 

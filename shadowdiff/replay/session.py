@@ -97,7 +97,7 @@ def run_replay(
         row = run_row("replay", sources, each, rules, **traffic.describe())
         return start_run(db_path, name, row)
 
-    runs = open_runs(writer_for, name, targets)
+    runs = open_runs(writer_for, name, targets, traffic.target_flag)
     stats, problems = TrafficStats(), 0
 
     def on_problem(problem: GorProblem) -> None:
@@ -156,18 +156,21 @@ def run_stages(
     report: dict[str, object] = {}
 
     async def main() -> str:
-        stop, task = asyncio.Event(), asyncio.current_task()
-        timer = _exit_after(traffic.exit_after, stop)
+        # stop: send nothing more (queued exchanges are dropped); end: a live source ends,
+        # and everything it gave is replayed and stored
+        stop, end, task = asyncio.Event(), asyncio.Event(), asyncio.current_task()
+        first = end if live else stop
+        timer = _exit_after(traffic.exit_after, first)
 
         def on_signal() -> None:
-            if stop.is_set() and task is not None:
+            if first.is_set() and task is not None:
                 task.cancel()
-            stop.set()
+            first.set()
 
         handled = handle_signals(on_signal)
         try:
             await replay_through(
-                source(stop),
+                source(first),
                 runs,
                 rules,
                 traffic,
@@ -184,7 +187,7 @@ def run_stages(
             if timer is not None:
                 timer.cancel()
         expired = timer is not None and timer.when() <= asyncio.get_running_loop().time()
-        return "interrupted" if stop.is_set() and not expired and not live else "finished"
+        return "interrupted" if stop.is_set() and not expired else "finished"
 
     with ReplayProgress(show_progress) as progress:
         try:

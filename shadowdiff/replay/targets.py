@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections import Counter
@@ -26,6 +27,9 @@ from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.rates import OutputLimit, Rate
 from shadowdiff.traffic.stages import TrafficOptions, looped, paced
 
+YIELD_EVERY = 256  # exchanges between two chances for timers and signals to run
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class TargetRun:
@@ -35,13 +39,25 @@ class TargetRun:
     writer: RunWriter
     limit: OutputLimit
     counts: Counter[str] = field(default_factory=Counter)
+    shed: int = 0  # live traffic this target had no room for
+    flag: str = "--target"  # how the user named targets (shadowdiff gor: --output-http)
 
     def refused(self) -> dict[str, int]:
         rate = self.limit.rate
         if rate is None or not self.limit.refused:
             return {}
         what = "over the cap" if rate.per_second is not None else "sampled out"
-        return {f"--target {self.settings.target.url}{rate.describe()}: {what}": self.limit.refused}
+        return {
+            f"{self.flag} {self.settings.target.url}{rate.describe()}: {what}": self.limit.refused
+        }
+
+    def own(self, traffic: dict[str, object]) -> dict[str, object]:
+        """The run's traffic counts, with what this target shed (live traffic)."""
+        if "shed" not in traffic:
+            return traffic
+        shed, lost = traffic["shed"], traffic.get("lost", 0)
+        assert isinstance(shed, int) and isinstance(lost, int)
+        return {**traffic, "shed": self.shed, "lost": lost - shed + self.shed}
 
 
 def target_settings(
@@ -103,9 +119,11 @@ async def replay_through(
 
         async def produce(distributor: Distributor) -> None:
             async with contextlib.aclosing(feed.exchanges(source)) as exchanges:
-                async for exchange in exchanges:
+                async for n, exchange in aenumerate(exchanges):
                     if stop.is_set():
                         return
+                    if n % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # timers and signals run, whatever the queues
                     for output in records:
                         output.exchange(exchange)
                     if shed is None:
@@ -117,14 +135,25 @@ async def replay_through(
                         feed.unsent(exchange)
 
         queue_size = queue_size or 2 * max((run.settings.concurrency for run in runs), default=1)
+        watcher = asyncio.create_task(feed.abandon_when(stop))
         try:
             await replay_from(produce, outputs, rules, stop, queue_size, traffic.split_output)
         finally:
+            watcher.cancel()
+            for run, target in zip(runs, outputs, strict=True):
+                run.shed = target.shed
             report.update(feed.as_json())
             for output in records:
                 await output.sink.close()
     if feed.failure is not None:
         raise feed.failure
+
+
+async def aenumerate(items: AsyncIterator[Exchange]) -> AsyncIterator[tuple[int, Exchange]]:
+    n = 0
+    async for item in items:
+        yield n, item
+        n += 1
 
 
 def answer_records(records: Sequence[RecordOutput], result: ExchangeResult) -> None:
@@ -152,17 +181,21 @@ def finish_runs(
     """Close every target's run with its status and counts (what was filtered included)."""
     for run in runs:
         counted = {**filtered, **run.refused()}
-        with contextlib.suppress(sqlite3.Error):
-            run.writer.finish(status, {**traffic, "filtered": counted} if counted else traffic)
+        own = run.own(traffic)
+        try:
+            run.writer.finish(status, {**own, "filtered": counted} if counted else own)
+        except sqlite3.Error as exc:
+            log.error("run %s: the store did not take its last results: %s", run.writer.name, exc)
 
 
 def open_runs(
     writers: Callable[[str, ReplaySettings], RunWriter],
     name: str,
     targets: list[tuple[ReplaySettings, Rate | None]],
+    flag: str = "--target",
 ) -> list[TargetRun]:
     settings = [each for each, _ in targets]
     return [
-        TargetRun(each, writers(run_name, each), OutputLimit(rate))
+        TargetRun(each, writers(run_name, each), OutputLimit(rate), flag=flag)
         for (each, rate), run_name in zip(targets, run_names(name, settings), strict=True)
     ]

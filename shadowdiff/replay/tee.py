@@ -129,7 +129,7 @@ def run_tee(
         )
         return start_run(db_path, name, row)
 
-    runs = open_runs(writer_for, name, targets)
+    runs = open_runs(writer_for, name, targets, traffic.target_flag)
     counts, filtered, report = TeeCounts(), Counter[str](), dict[str, object]()
     with ReplayProgress(show_progress) as progress:
         progress.extra = lambda: f"captured {counts.captured}, shed {counts.shed}"
@@ -276,6 +276,7 @@ def _exchange(chunk: bytes, requests: dict[str, GorRecord], counts: TeeCounts) -
     try:
         record = parse_record(chunk)
         if record.type == REQUEST:
+            counts.unanswered += record.id in requests  # ids repeat: the earlier one is lost
             requests[record.id] = record
             return None
         request = requests.pop(record.id, None) if record.type == RESPONSE else None

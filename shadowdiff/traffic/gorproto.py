@@ -113,9 +113,13 @@ class EchoPairer:
         self._orphan_times: deque[tuple[float, str]] = deque()
         self.pending = 0
 
-    def sent(self, exchange: Exchange, now: float) -> None:
+    def sent(self, exchange: Exchange, now: float, with_baseline: bool = True) -> None:
+        """An exchange went to the middleware: its request, and its baseline unless
+        `with_baseline` is False (then the baseline goes on as it was)."""
         entry = _Entry(wire_id(exchange.id), exchange, exchange.timestamp)
-        entry.awaits_baseline = exchange.baseline is not None
+        entry.awaits_baseline = with_baseline and exchange.baseline is not None
+        if not with_baseline:
+            entry.baseline = exchange.baseline
         self._add(entry)
         self._forget.append((now + self.forget_after, entry))
 
@@ -285,6 +289,8 @@ class ReplayLedger:
     def expect(self, key: str, deadline: float) -> None:
         self._due.setdefault(key, deque()).append(deadline)
         self._deadlines.append((deadline, key))
+        while self._deadlines and self._deadlines[0][1] not in self._due:
+            self._deadlines.popleft()  # settled already: memory stays bounded on a long run
 
     def settle(self, key: str) -> None:
         due = self._due.get(key)

@@ -38,13 +38,9 @@ async def pair_live(
         ) is not _END:
             for exchange in _expired(requests, responses, clock(), stats):
                 yield exchange
-            paired = (
-                None
-                if record is None
-                else _take(record, requests, responses, clock() + hold, stats)
-            )
-            if paired is not None:
-                yield paired
+            if record is not None:
+                for paired in _take(record, requests, responses, clock() + hold, stats):
+                    yield paired
         for exchange in _expired(requests, responses, float("inf"), stats):
             yield exchange
         await pump
@@ -76,23 +72,27 @@ def _first_deadline(requests: Waiting, responses: Waiting) -> float:
 
 def _take(
     record: GorRecord, requests: Waiting, responses: Waiting, deadline: float, stats: TrafficStats
-) -> Exchange | None:
+) -> list[Exchange]:
     if record.type == REQUEST:
         stats.requests += 1
+        ready = []
+        if (earlier := requests.pop(record.id, None)) is not None:  # ids repeat: it goes on
+            stats.requests_without_response += 1
+            ready = [e for e in [_exchange(earlier[0], None, stats)] if e is not None]
         early = responses.pop(record.id, None)
         if early is None:
             requests[record.id] = (record, deadline)
-            return None
-        return _exchange(record, early[0], stats)
+            return ready
+        return ready + [e for e in [_exchange(record, early[0], stats)] if e is not None]
     if record.type == RESPONSE:
         stats.responses += 1
         waiting = requests.pop(record.id, None)
         if waiting is None:
             responses[record.id] = (record, deadline)
-            return None
-        return _exchange(waiting[0], record, stats)
+            return []
+        return [e for e in [_exchange(waiting[0], record, stats)] if e is not None]
     stats.replayed_responses_ignored += 1
-    return None
+    return []
 
 
 def _expired(

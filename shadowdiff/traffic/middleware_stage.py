@@ -37,6 +37,7 @@ async def through_middleware(
     hold: float = 2.0,
     forget_after: float = 30.0,
     on_replayed: OnReplayed | None = None,
+    with_baselines: bool = True,
 ) -> AsyncIterator[Exchange]:
     """The exchanges as the middleware lets them through (order not kept).
 
@@ -56,6 +57,7 @@ async def through_middleware(
     if not middleware.is_started:
         await middleware.start()
     stage = _Stage(middleware, stats, hold, forget_after, on_replayed)
+    stage.with_baselines = with_baselines
     writer = asyncio.create_task(stage.write(exchanges))
     reader = asyncio.create_task(stage.read())
     try:
@@ -115,6 +117,7 @@ class _Stage:
     ) -> None:
         self.middleware, self.stats, self.on_replayed = middleware, stats, on_replayed
         self.hold, self.forget_after = hold, forget_after
+        self.with_baselines = True  # GoReplay sends type 2 only when it tracks responses
         self.pairer = EchoPairer(stats, hold, forget_after, self._problem)
         self.ready: deque[Exchange] = deque()
         self.changed, self.room = asyncio.Event(), asyncio.Event()
@@ -187,8 +190,10 @@ class _Stage:
             self.changed.set()
 
     async def _send(self, exchange: Exchange) -> None:
-        self.pairer.sent(exchange, self.clock())  # first: the echo may beat send()'s return
-        for record in (request_record(exchange), baseline_record(exchange)):
+        with_baseline = self.with_baselines
+        self.pairer.sent(exchange, self.clock(), with_baseline)  # first: the echo may be quick
+        baseline = baseline_record(exchange) if with_baseline else None
+        for record in (request_record(exchange), baseline):
             if record is not None:
                 await self.middleware.send(record)
                 self.stats.sent[record.type] += 1

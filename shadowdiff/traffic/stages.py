@@ -17,6 +17,8 @@ from shadowdiff.traffic.prettify import prettify_exchange
 from shadowdiff.traffic.rates import Pacer, Rate
 from shadowdiff.traffic.shaping import Dropped, Shaping, shape_request
 
+YIELD_EVERY = 256
+
 
 @dataclass(frozen=True, slots=True)
 class TrafficOptions:
@@ -26,12 +28,14 @@ class TrafficOptions:
     split_output: bool = False  # each request to one target in turn, not to all
     shaping: Shaping = field(default_factory=Shaping)
     middleware: str | None = None
+    middleware_responses: bool = True  # recorded responses go to it (GoReplay: if tracked)
     track_response: bool = False  # the candidates' answers go to the middleware (type 3)
     prettify: bool = False  # bodies de-chunked and decompressed before the middleware
     speed: float | None = None  # a recording's pace (2.0: twice as fast); None: at once
     max_wait: float | None = None  # the longest pause between two requests, paced (seconds)
     loop: bool = False  # a recording starts again when it ends
     exit_after: float | None = None  # seconds
+    target_flag: str = "--target"  # what the user calls a target (shadowdiff gor: --output-http)
 
     def describe(self) -> dict[str, object]:
         """What the run's settings record about its traffic (only what is set)."""
@@ -111,6 +115,8 @@ async def shaped(
             filtered[result.reason] += 1
             if on_drop is not None:
                 on_drop(exchange)
+            if filtered.total() % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a recording filtered whole still lets signals in
             continue
         yield exchange if result is exchange.request else replace(exchange, request=result)
 

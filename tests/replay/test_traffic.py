@@ -370,3 +370,16 @@ def test_a_middleware_that_crashes_stops_the_run_and_keeps_what_was_done(tmp_pat
     assert last.startswith("shadowdiff: error: --middleware") and "exited with status 3" in last
     assert run_row(tmp_path)["status"] == "failed"
     assert 1 <= len(verdicts(tmp_path)) <= 2  # 4 messages echoed: 2 requests and 2 responses
+
+
+def test_a_loop_that_filters_everything_still_ends_at_exit_after(tmp_path: Path) -> None:
+    """Nothing reaches a queue, so nothing waits: the exit-after timer must still run."""
+    gor = recording(tmp_path, paths(*(f"/{i}" for i in range(50))))
+    with RawServer(answer()) as server:
+        done = run_cli(
+            "replay", str(gor), "--target", server.url, "--db", str(tmp_path / "s.db"),
+            "--loop", "--exit-after", "1s", "--http-allow-url", "nothing-matches", timeout=30,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert server.received == []
+    assert "not replayed: " in done.stderr

@@ -111,3 +111,13 @@ def test_a_record_output_rate_keeps_or_drops_whole_exchanges() -> None:
     assert len(sink.records) == 50 * 3
     ids = {r.id for r in sink.records}
     assert all(sum(r.id == i for r in sink.records) == 3 for i in ids)
+
+
+def test_a_repeated_request_id_sends_the_earlier_request_on_without_a_response() -> None:
+    exchanges, stats = collect(
+        GorRecord(REQUEST, "a", 10, 0, REQ),
+        GorRecord(REQUEST, "a", 20, 0, REQ),
+        GorRecord(RESPONSE, "a", 30, 0, RESP),
+    )
+    assert [(e.timestamp, e.baseline is not None) for e in exchanges] == [(10, False), (20, True)]
+    assert (stats.requests, stats.requests_without_response) == (2, 1)
