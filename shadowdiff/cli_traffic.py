@@ -6,6 +6,7 @@ TrafficOptions` (and the targets, parsed, in it)."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from shadowdiff.replay.plan import parse_target
 from shadowdiff.traffic.rates import parse_duration, split_rate
 from shadowdiff.traffic.shaping import parse_shaping
 from shadowdiff.traffic.stages import TrafficOptions
+
+log = logging.getLogger(__name__)
 
 # (flag, keyword of parse_shaping, help): each may be repeated unless it is a limiter
 SHAPING_FLAGS = (
@@ -57,6 +60,8 @@ def traffic_options(command: Callable[..., None]) -> Any:
             prettify=values.pop("prettify_http"),
             exit_after=parse_duration(exit_after, "--exit-after") if exit_after else None,
         )
+        if traffic.track_response and not traffic.middleware:
+            log.warning("--track-response: no --middleware to send the answers to (no effect)")
         command(traffic=traffic, **values)
 
     options: list[Callable[[Any], Any]] = [
