@@ -285,6 +285,14 @@ def gate_options(command: Callable[..., None]) -> Callable[..., None]:
                 "--allow-errors", is_flag=True, help="Errors alone do not fail an endpoint."
             ),
             click.option(
+                "--fail-on",
+                type=click.Choice(["low", "medium", "high"]),
+                default="low",
+                show_default=True,
+                help="Count in the diff rate only exchanges with a difference of at least this "
+                "severity (high: removed fields, type, status and content-type changes).",
+            ),
+            click.option(
                 "--max-lost",
                 type=click.IntRange(min=0),
                 default=None,
@@ -304,10 +312,14 @@ def gate_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def gate_policy(
-    max_diff_rate: float | None, allow_errors: bool, rules_dir: Path | None, max_lost: int | None
+    max_diff_rate: float | None,
+    allow_errors: bool,
+    rules_dir: Path | None,
+    max_lost: int | None,
+    fail_on: str = "low",
 ) -> GatePolicy:
     thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
-    return GatePolicy(thresholds, max_diff_rate, allow_errors, max_lost)
+    return GatePolicy(thresholds, max_diff_rate, allow_errors, max_lost, fail_on)
 
 
 @cli.command()
@@ -331,6 +343,7 @@ def gate(
     max_diff_rate: float | None,
     allow_errors: bool,
     max_lost: int | None,
+    fail_on: str,
     rules_dir: Path | None,
     as_json: bool,
     junit: Path | None,
@@ -341,7 +354,7 @@ def gate(
     """Exit 0 when the run passes, 1 when it fails."""
     store = open_store(db, create=False)
     result = summarize_run(
-        store, run_name, gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost)
+        store, run_name, gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost, fail_on)
     )
     write_ci_outputs(store, result, junit, markdown)
     if as_json:
@@ -386,6 +399,7 @@ def report(
     max_diff_rate: float | None,
     allow_errors: bool,
     max_lost: int | None,
+    fail_on: str,
     rules_dir: Path | None,
     db: Path,
     run_name: str | None,
@@ -396,7 +410,7 @@ def report(
         window = parse_window(since) if since else None
         path = write_trend(store, last, window, output, name_glob)
     else:
-        policy = gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost)
+        policy = gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost, fail_on)
         path = write_report(store, run_name, policy, output)
     click.echo(f"report written to {path}")
 

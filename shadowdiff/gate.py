@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shadowdiff.compare.model import DIFFERS, ERROR, FAILED, SAME, SKIPPED
+from shadowdiff.compare.severity import LOW, rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,7 @@ class GatePolicy:
     max_diff_rate: float | None = None
     allow_errors: bool = False
     max_lost: int | None = None  # capture losses (tee) above this fail the run
+    fail_on: str = LOW  # the least severity a difference needs to count in the diff rate
 
     def threshold(self, endpoint: str) -> float:
         if endpoint in self.thresholds:
@@ -41,6 +43,7 @@ class EndpointGate:
     fields: list[dict[str, Any]]
     error_reasons: list[dict[str, Any]]
     assertion_failures: list[dict[str, Any]]
+    severity: str | None = None  # the highest severity of its differences (None: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +76,20 @@ def evaluate_endpoint(
     fields: list[dict[str, Any]],
     errors: list[dict[str, Any]],
     asserts: list[dict[str, Any]],
+    severe: int | None = None,
 ) -> EndpointGate:
+    """`severe`: the exchanges with a difference of at least `policy.fail_on` (None: every
+    differing exchange counts)."""
     count = {v: verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED, ERROR, SKIPPED)}
     total = sum(verdicts.values())
     compared = total - count[SKIPPED]
-    rate = count[DIFFERS] / compared if compared else 0.0
+    counted = count[DIFFERS] if severe is None else min(severe, count[DIFFERS])
+    rate = counted / compared if compared else 0.0
     limit = policy.threshold(endpoint)
     reasons = []
     if rate > limit:
-        reasons.append(f"diff rate {rate:.2%} > {limit:.2%}")
+        at_least = "" if policy.fail_on == LOW else f" ({policy.fail_on} differences)"
+        reasons.append(f"diff rate {rate:.2%} > {limit:.2%}{at_least}")
     if count[FAILED]:
         reasons.append(f"{count[FAILED]} assertion failure(s)")
     if count[ERROR] and not policy.allow_errors:
@@ -101,6 +109,7 @@ def evaluate_endpoint(
         fields,
         errors,
         asserts,
+        max((f["severity"] for f in fields if "severity" in f), key=rank, default=None),
     )
 
 

@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from shadowdiff.compare.severity import LOW
 from shadowdiff.gate import EndpointGate, GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
 from shadowdiff.store.query import (
     assertion_failures,
     error_reasons,
     field_counts,
     find_run,
+    severe_counts,
     uncompared_count,
     verdict_counts,
 )
@@ -26,6 +28,7 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
         policy = replace(policy, thresholds=run.thresholds)
     fields, errors = field_counts(db, run.id), error_reasons(db, run.id)
     asserts = assertion_failures(db, run.id)
+    severe = None if policy.fail_on == LOW else severe_counts(db, run.id, policy.fail_on)
     endpoints = [
         evaluate_endpoint(
             endpoint,
@@ -34,6 +37,7 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
             fields.get(endpoint, []),
             errors.get(endpoint, []),
             asserts.get(endpoint, []),
+            None if severe is None else severe.get(endpoint, 0),
         )
         for endpoint, verdicts in verdict_counts(db, run.id).items()
     ]

@@ -93,7 +93,10 @@ def test_the_gate_json_of_a_stored_run(db: Database) -> None:
         0.1,
         True,
     )
-    assert items["fields"] == [{"path": "$.items[*].price", "kind": "value_changed", "count": 2}]
+    assert items["fields"] == [
+        {"path": "$.items[*].price", "kind": "value_changed", "count": 2, "severity": "medium"}
+    ]
+    assert items["severity"] == "medium" and by_name[USERS]["severity"] is None
     assert by_name[USERS]["passed"] is True
     assert by_name[USERS]["fields"] == []
     assert (by_name[ORDERS]["errors"], by_name[ORDERS]["passed"]) == (1, False)
@@ -312,3 +315,28 @@ def test_a_replay_of_files_has_no_capture_losses(db: Database) -> None:
     gate = summarize_run(db, "files", GatePolicy())
     assert gate.capture == {} and gate.lost == 0
     assert "capture" not in format_gate(gate)
+
+
+def test_fail_on_counts_only_differences_of_that_severity(db: Database) -> None:
+    def differing(kind: str, path: str) -> ExchangeResult:
+        comparison = Comparison(DIFFERS, (Difference(path, kind, 1, None),))
+        return ExchangeResult(make_exchange(), ITEMS, comparison)
+
+    results = [
+        differing("value_changed", "$.price"),
+        differing("added", "$.new"),
+        differing("missing", "$.email"),
+        differing("header_changed", "headers.Content-Type"),
+        *[result(ITEMS) for _ in range(6)],
+    ]
+    store_run(db, "sev", results, {"*": 0.25})
+    rates = {
+        level: summarize_run(db, "sev", GatePolicy(fail_on=level)).endpoints[0].diff_rate
+        for level in ("low", "medium", "high")
+    }
+    assert rates == {"low": 0.4, "medium": 0.3, "high": 0.2}
+    high = summarize_run(db, "sev", GatePolicy(fail_on="high"))
+    low = summarize_run(db, "sev", GatePolicy())
+    assert high.passed and not low.passed
+    assert low.endpoints[0].reasons == ["diff rate 40.00% > 25.00%"]
+    assert high.endpoints[0].severity == "high"

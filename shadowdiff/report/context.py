@@ -13,6 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from shadowdiff import __version__
+from shadowdiff.compare.severity import severity_of
 from shadowdiff.gate import EndpointGate, GatePolicy, GateResult
 from shadowdiff.report.bodies import ShownMessage, show_request, show_response
 from shadowdiff.report.queries import (
@@ -67,6 +68,7 @@ class FieldReport:
     count: int
     share: float  # of the endpoint's exchanges
     examples: list[str]  # anchors of Example sections
+    severity: str = "medium"  # high, medium or low (compare/severity.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,14 @@ def _endpoint_report(
             shown.setdefault(i, examples[i])
         share = f["count"] / gate.exchanges if gate.exchanges else 0.0
         rows.append(
-            FieldReport(f["path"], f["kind"], f["count"], share, [examples[i].anchor for i in ids])
+            FieldReport(
+                f["path"],
+                f["kind"],
+                f["count"],
+                share,
+                [examples[i].anchor for i in ids],
+                severity_of(f["kind"], f["path"]),
+            )
         )
     return EndpointReport(
         gate,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from shadowdiff.compare.severity import CONTENT_TYPE, kinds_at_least, severity_of
 from shadowdiff.errors import InputError
 
 
@@ -68,8 +69,22 @@ def field_counts(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
              WHERE run_id = ? GROUP BY 1, 2, 3 ORDER BY n DESC, field, kind"""
     fields: dict[str, list[dict[str, Any]]] = {}
     for endpoint, field, kind, count in db.execute(sql, [run_id]).fetchall():
-        fields.setdefault(endpoint, []).append({"path": field, "kind": kind, "count": count})
+        fields.setdefault(endpoint, []).append(
+            {"path": field, "kind": kind, "count": count, "severity": severity_of(kind, field)}
+        )
     return fields
+
+
+def severe_counts(db: Database, run_id: int, severity: str) -> dict[str, int]:
+    """endpoint -> exchanges with a difference of at least `severity`."""
+    kinds, content_type = kinds_at_least(severity)
+    marks = ", ".join("?" for _ in kinds) or "NULL"
+    sql = f"""SELECT endpoint, count(DISTINCT exchange_id) FROM differences
+              WHERE run_id = ? AND (kind IN ({marks})
+                 OR (? AND kind = 'header_changed' AND lower(field) = ?))
+              GROUP BY 1"""
+    rows = db.execute(sql, [run_id, *kinds, content_type, CONTENT_TYPE]).fetchall()
+    return {endpoint: count for endpoint, count in rows}
 
 
 def error_reasons(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:

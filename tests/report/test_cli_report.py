@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from shadowdiff.cli import main
 from shadowdiff.compare.model import Difference
+from shadowdiff.compare.severity import severity_of
 from shadowdiff.gate import GatePolicy
 from shadowdiff.report.files import write_ci_outputs, write_report
 from shadowdiff.samples.service import SampleService
@@ -92,7 +93,8 @@ def test_html_report_shows_each_regression(sample_run: SampleRun, tmp_path: Path
     assert "Run sample FAILED" in " ".join(text.split())
     for endpoint, (path, kind, count) in INJECTED.items():
         assert endpoint in text
-        assert f"{path}{kind}{count}100.00%" in "".join(text.split()), endpoint
+        shown = f"{path}{kind}{severity_of(kind, path)}{count}100.00%"
+        assert shown in "".join(text.split()), endpoint
     links = {v for tag, name, v in page.attributes if tag == "a" and name == "href"}
     examples = {v[1:] for v in links if v and v.startswith("#exchange-")}
     assert len(examples) == 5 * len(INJECTED)  # five sampled per field

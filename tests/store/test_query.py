@@ -135,7 +135,9 @@ def test_field_counts_fold_indexes_and_count_exchanges(db: Database) -> None:
         result(ITEMS, DIFFERS, changed("$.items[1].price")),
     )
     assert field_counts(db, run_id) == {
-        ITEMS: [{"path": "$.items[*].price", "kind": "value_changed", "count": 2}]
+        ITEMS: [
+            {"path": "$.items[*].price", "kind": "value_changed", "count": 2, "severity": "medium"}
+        ]
     }
 
 
@@ -152,13 +154,13 @@ def test_field_counts_keep_kinds_and_endpoints_apart(db: Database) -> None:
     write_run(db, "other", result(ITEMS, DIFFERS, changed("$.b"), changed("$.z")))
     assert field_counts(db, run_id) == {
         ITEMS: [
-            {"path": "$.b", "kind": "value_changed", "count": 2},
-            {"path": "$.a", "kind": "value_changed", "count": 1},
-            {"path": "$.b", "kind": "type_changed", "count": 1},
-            {"path": "$.items[*]", "kind": "missing", "count": 1},
-            {"path": "$.items[*].tags[*]", "kind": "added", "count": 1},
+            {"path": "$.b", "kind": "value_changed", "count": 2, "severity": "medium"},
+            {"path": "$.a", "kind": "value_changed", "count": 1, "severity": "medium"},
+            {"path": "$.b", "kind": "type_changed", "count": 1, "severity": "high"},
+            {"path": "$.items[*]", "kind": "missing", "count": 1, "severity": "high"},
+            {"path": "$.items[*].tags[*]", "kind": "added", "count": 1, "severity": "low"},
         ],
-        USERS: [{"path": "$.b", "kind": "value_changed", "count": 1}],
+        USERS: [{"path": "$.b", "kind": "value_changed", "count": 1, "severity": "medium"}],
     }
 
 
@@ -170,7 +172,7 @@ def test_field_counts_fold_keyed_elements(db: Database) -> None:
         result(ITEMS, DIFFERS, changed("$.items[id=9].total")),
     )
     assert field_counts(db, run_id)[ITEMS] == [
-        {"path": "$.items[*].total", "kind": "value_changed", "count": 2}
+        {"path": "$.items[*].total", "kind": "value_changed", "count": 2, "severity": "medium"}
     ]
 
 
