@@ -528,6 +528,23 @@ def gor(argv: tuple[str, ...], quiet: bool) -> None:
         raise SystemExit(INTERRUPTED)
 
 
+@cli.command()
+@db_option
+@rules_option
+@run_option
+@click.option("--as", "new_name", default=None, help="Name of the new run.")
+def recompare(db: Path, rules_dir: Path, run_name: str | None, new_name: str | None) -> None:
+    """Judge a stored run again under the current rules, without replaying: a new run."""
+    from shadowdiff.recompare import recompare_run
+
+    done = recompare_run(db, run_name, read_rules(rules_dir), new_name)
+    listed = ", ".join(f"{k} {v}" for k, v in sorted(done.counts.items()))
+    click.echo(
+        f"run {done.run} finished: {sum(done.counts.values())} exchanges ({listed or 'none'}) "
+        f"recompared from {done.source}, stored in {db}"
+    )
+
+
 @cli.command("import")
 @click.argument("source", type=click.Path(path_type=Path))
 @gor_output

@@ -29,12 +29,14 @@ FULL = {
     "bench_compare": ["--pairs", "100000"],
     "bench_store": ["--exchanges", "1000000"],
     "bench_capture": ["--rates", "2000,5000", "--seconds", "60", "--engines", "dumpcap"],
+    "bench_recompare": ["--exchanges", "10000"],
 }
 QUICK = {
     "bench_replay": ["--exchanges", "5000"],
     "bench_compare": ["--pairs", "5000"],
     "bench_store": ["--exchanges", "20000"],
     "bench_capture": ["--rates", "1000", "--seconds", "5", "--engines", "dumpcap"],
+    "bench_recompare": ["--exchanges", "2000"],
 }
 NEEDS = {"bench_replay": ["nginx"], "bench_capture": ["nginx", "dumpcap"]}
 

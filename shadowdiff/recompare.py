@@ -1,0 +1,114 @@
+"""`shadowdiff recompare`: a stored run judged again under the current rules, without
+replaying anything. Each exchange's stored request, baseline and candidate are compared
+again (status, headers, body, assertions) and stored as a new run that names the one it
+came from (`runs.source` and `settings.recompare_of`), so a rule change is checked in
+seconds against the traffic that motivated it. Exchanges without a candidate (errors, held
+back) keep their verdict and reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from shadowdiff.compare import Comparison, compare_responses
+from shadowdiff.errors import InputError
+from shadowdiff.exchange import Exchange, Request, Response
+from shadowdiff.http1 import HttpParseError
+from shadowdiff.rules import RuleSet
+from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.store.query import find_run
+
+COLUMNS = (
+    "gor_id, recorded_at, request, baseline, candidate, baseline_latency_ms, "
+    "candidate_latency_ms, verdict, error"
+)
+FETCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Recompared:
+    run: str
+    source: str
+    counts: dict[str, int]
+
+
+def recompare_run(
+    db_path: Path, source_name: str | None, rules: RuleSet, new_name: str | None = None
+) -> Recompared:
+    db = open_store(db_path, create=False)
+    source = find_run(db, source_name)
+    name = new_name or f"{source.name}-recompared-{datetime.now():%Y%m%d-%H%M%S}"
+    if db.table("runs").count_where("name = ?", [name]):
+        raise InputError(f"--as {name}: a run of that name already exists in {db_path}")
+    writer = RunWriter(db, name, _run_row(db, source.id, source.name, rules))
+    counts: Counter[str] = Counter()
+    try:
+        for result in _results(db, source.id, rules):
+            writer.add(result)
+            counts[result.comparison.verdict] += 1
+    except BaseException:
+        writer.finish("failed", {"recompare_of": source.name})
+        raise
+    writer.finish("finished", {"recompare_of": source.name})
+    return Recompared(name, source.name, dict(counts))
+
+
+def _run_row(db: Database, run_id: int, source: str, rules: RuleSet) -> dict[str, object]:
+    old = db.execute("SELECT target, baseline, settings FROM runs WHERE id = ?", [run_id])
+    target, baseline, settings = old.fetchone()
+    options = {**json.loads(settings or "{}"), "recompare_of": source}
+    return {
+        "command": "recompare",
+        "source": json.dumps([source]),
+        "target": target,
+        "baseline": baseline,
+        "settings": json.dumps(options),
+        "thresholds": json.dumps(rules.thresholds()),
+    }
+
+
+def _results(db: Database, run_id: int, rules: RuleSet) -> Iterator[ExchangeResult]:
+    cursor = db.execute(f"SELECT {COLUMNS} FROM exchanges WHERE run_id = ? ORDER BY id", [run_id])
+    while rows := cursor.fetchmany(FETCH):
+        for row in rows:
+            yield _recompared(row, rules)
+
+
+def _recompared(row: tuple[Any, ...], rules: RuleSet) -> ExchangeResult:
+    gor_id, recorded_at, raw_request, raw_baseline, raw_candidate = row[:5]
+    baseline_ms, candidate_ms, verdict, error = row[5:]
+    request = Request.parse(bytes(raw_request))
+    baseline = _response(raw_baseline)
+    candidate = _response(raw_candidate)
+    exchange = Exchange(str(gor_id), request, baseline, int(recorded_at or 0))
+    rule = rules.resolve(request.method, request.path)
+    if candidate is None:  # an error or a held-back exchange: nothing to compare again
+        comparison = Comparison(str(verdict), error=None if error is None else str(error))
+    else:
+        comparison = compare_responses(baseline, candidate, rule)
+    return ExchangeResult(
+        exchange,
+        rule.match,
+        comparison,
+        baseline,
+        candidate,
+        None if candidate_ms is None else float(candidate_ms),
+        None if baseline_ms is None else float(baseline_ms),
+    )
+
+
+def _response(raw: bytes | None) -> Response | None:
+    if raw is None:
+        return None
+    try:
+        return Response.parse(bytes(raw))
+    except HttpParseError:
+        return None
