@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shadowdiff.traffic.templating import EndpointTemplater
+
 ASSERTION_CHECKS = ("exists", "type", "min_length", "max_length", "matches", "equals")
 JSON_TYPES = ("integer", "number", "string", "boolean", "null", "array", "object")
 
@@ -117,9 +119,17 @@ class RuleSet:
 
     endpoints: tuple[EndpointRule, ...] = ()
     defaults: EndpointRule = EndpointRule(match="* /**")
+    # names the endpoints of requests no rule matches, learning from them (run state)
+    templater: EndpointTemplater | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.templater is None:
+            object.__setattr__(self, "templater", EndpointTemplater())
 
     def resolve(self, method: str, path: str) -> EndpointRule:
-        """The rule for a request; unmatched requests get the defaults under `METHOD /path`.
+        """The rule for a request; unmatched requests get the defaults under an endpoint
+        inferred from the traffic (`GET /api/users/{id}` for `/api/users/17` and `/42`:
+        traffic/templating.py). A rule's match always wins.
 
         A query string is never part of the match (nor of the endpoint name).
         """
@@ -127,7 +137,13 @@ class RuleSet:
         for rule in self.endpoints:
             if rule.matches(method, path):
                 return rule
-        return replace(self.defaults, match=f"{method.upper()} {path}", where="")
+        return replace(self.defaults, match=self._name(method, path), where="")
+
+    def _name(self, method: str, path: str) -> str:
+        if self.templater is None:
+            return f"{method.upper()} {path}"
+        self.templater.observe(method, path)
+        return self.templater.template(method, path)
 
     def thresholds(self) -> dict[str, float]:
         """max_diff_rate per endpoint match, plus `*` for the default."""

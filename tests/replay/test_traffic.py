@@ -383,3 +383,26 @@ def test_a_loop_that_filters_everything_still_ends_at_exit_after(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert server.received == []
     assert "not replayed: " in done.stderr
+
+
+# --- endpoints without rules -------------------------------------------------------------------
+
+
+def test_without_rules_user_ids_form_one_templated_endpoint(tmp_path: Path) -> None:
+    requests = [*paths(*(f"/api/users/{n}" for n in (17, 42, 7, 1000))), *paths("/api/users/me")]
+    no_rules = tmp_path / "no-rules"
+    no_rules.mkdir()
+    with RawServer(answer()) as server:
+        replay(
+            tmp_path,
+            recording(tmp_path, requests),
+            "--target",
+            server.url,
+            "--rules",
+            str(no_rules),
+        )
+    gate = json.loads(run_cli("gate", "--db", str(tmp_path / "s.db"), "--json").stdout)
+    assert {e["endpoint"]: e["exchanges"] for e in gate["endpoints"]} == {
+        "GET /api/users/{id}": 4,
+        "GET /api/users/me": 1,
+    }
