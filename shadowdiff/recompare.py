@@ -25,6 +25,7 @@ from shadowdiff.http1 import HttpParseError
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
 from shadowdiff.store.query import find_run
+from shadowdiff.store.secrets import redaction_for
 
 COLUMNS = (
     "gor_id, recorded_at, request, baseline, candidate, baseline_latency_ms, "
@@ -48,7 +49,8 @@ def recompare_run(
     name = new_name or f"{source.name}-recompared-{datetime.now():%Y%m%d-%H%M%S}"
     if db.table("runs").count_where("name = ?", [name]):
         raise InputError(f"--as {name}: a run of that name already exists in {db_path}")
-    writer = RunWriter(db, name, _run_row(db, source.id, source.name, rules))
+    row = _run_row(db, source.id, source.name, rules)
+    writer = RunWriter(db, name, row, redaction=redaction_for(db_path, rules))
     counts: Counter[str] = Counter()
     try:
         for result in _results(db, source.id, rules):

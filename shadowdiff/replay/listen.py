@@ -51,9 +51,8 @@ def run_listen(
     source = f"tcp {format_address(*address)}"
 
     def writer_for(name: str, each: ReplaySettings) -> RunWriter:
-        return start_run(
-            db_path, name, run_row("listen", [source], each, rules, **traffic.describe())
-        )
+        row = run_row("listen", [source], each, rules, **traffic.describe())
+        return start_run(db_path, name, row, rules)
 
     runs = open_runs(writer_for, name, targets, traffic.target_flag)
     stats = TrafficStats()

@@ -34,6 +34,7 @@ from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.store.secrets import redaction_for
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
 
 POLL = 0.5
@@ -80,7 +81,10 @@ def run_share(
     kept in `live`, one slot per verdict, for the parent's progress)."""
     from shadowdiff.replay.session import run_until_done  # the session imports this module
 
-    writer = RunWriter(open_store(share.db_path), share.run_name, {}, joining=share.run_id)
+    redaction = redaction_for(share.db_path, rules)  # the parent made the key: the same one
+    writer = RunWriter(
+        open_store(share.db_path), share.run_name, {}, joining=share.run_id, redaction=redaction
+    )
     stats, problems, counts = TrafficStats(), 0, Counter[str]()
 
     def on_problem(problem: GorProblem) -> None:

@@ -36,6 +36,7 @@ from shadowdiff.replay.targets import (
 )
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.store.secrets import redaction_for
 from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
 from shadowdiff.traffic.stages import TrafficOptions
@@ -89,13 +90,13 @@ def run_replay(
     sources = [str(p) for p in files]
     if settings is not None and settings.workers > 1:
         refuse_with_workers(traffic, records)
-        writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules))
+        writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules), rules)
         return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
     name = free_run_name(db_path, run_name) if targets else ""
 
     def writer_for(name: str, each: ReplaySettings) -> RunWriter:
         row = run_row("replay", sources, each, rules, **traffic.describe())
-        return start_run(db_path, name, row)
+        return start_run(db_path, name, row, rules)
 
     runs = open_runs(writer_for, name, targets, traffic.target_flag)
     stats, problems = TrafficStats(), 0
@@ -265,12 +266,16 @@ def check_targets(settings: ReplaySettings) -> None:
         check_reachable(settings.baseline, "--baseline")
 
 
-def start_run(db_path: Path, run_name: str | None, row: dict[str, object]) -> RunWriter:
+def start_run(
+    db_path: Path, run_name: str | None, row: dict[str, object], rules: RuleSet
+) -> RunWriter:
+    """A new run; what it stores goes through the rules' redaction first."""
+    redaction = redaction_for(db_path, rules)
     db = open_store(db_path)
     name = run_name or generate_run_name()
     if db.table("runs").count_where("name = ?", [name]):
         raise InputError(f"--run {name}: a run of that name already exists in {db_path}")
-    return RunWriter(db, name, row)
+    return RunWriter(db, name, row, redaction=redaction)
 
 
 def run_until_done(

@@ -127,7 +127,7 @@ def run_tee(
         row = run_row(
             "tee", [_source(tee)], each, rules, queue=tee.queue_size, **traffic.describe()
         )
-        return start_run(db_path, name, row)
+        return start_run(db_path, name, row, rules)
 
     runs = open_runs(writer_for, name, targets, traffic.target_flag)
     counts, filtered, report = TeeCounts(), Counter[str](), dict[str, object]()

@@ -28,7 +28,7 @@ ENDPOINT_KEYS = {
     "max_diff_rate",
     "replay",
 }
-DEFAULT_KEYS = ENDPOINT_KEYS - {"match"}
+DEFAULT_KEYS = (ENDPOINT_KEYS - {"match"}) | {"redact"}
 METHOD = re.compile(r"[A-Z][A-Z-]*|\*")  # any token method (PURGE, REPORT...) or *
 
 
@@ -130,6 +130,7 @@ def _read_match(reader: Reader, node: CommentedMap, items: CommentedSeq, index: 
 
 def _read_rule(reader: Reader, node: CommentedMap, match: str) -> EndpointRule:
     ignore, compare = _read_headers(reader, node)
+    redact = _read_redact(reader, node)
     return EndpointRule(
         match=match,
         ignore=tuple(reader.jsonpaths(node, "ignore")) if "ignore" in node else (),
@@ -141,6 +142,8 @@ def _read_rule(reader: Reader, node: CommentedMap, match: str) -> EndpointRule:
         assertions=read_assertions(reader, node),
         max_diff_rate=_read_rate(reader, node),
         replay=_read_replay(reader, node),
+        redact_headers=redact[0],
+        redact_paths=redact[1],
         where=reader.where(node, "match"),
         pattern=compile_template(match.partition(" ")[2]),
     )
@@ -190,6 +193,17 @@ def _read_path_map(
         else:
             pairs.append((str(path), value))
     return pairs
+
+
+def _read_redact(reader: Reader, node: CommentedMap) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`redact: {headers: [...], paths: [$...]}` (defaults only): what is replaced by a keyed
+    hash before anything is stored, besides Authorization, Cookie and Set-Cookie."""
+    redact = reader.mapping(node, "redact", {"headers", "paths"}) if "redact" in node else None
+    if redact is None:
+        return (), ()
+    headers = tuple(reader.strings(redact, "headers")) if "headers" in redact else ()
+    paths = tuple(reader.jsonpaths(redact, "paths")) if "paths" in redact else ()
+    return headers, paths
 
 
 def _read_replay(reader: Reader, node: CommentedMap) -> bool | None:

@@ -41,6 +41,8 @@ class EndpointRule:
     assertions: tuple[Assertion, ...] = ()
     max_diff_rate: float | None = None
     replay: bool | None = None  # false: held back, never sent (None: as the defaults say)
+    redact_headers: tuple[str, ...] = ()  # defaults only: more headers to redact before storing
+    redact_paths: tuple[str, ...] = ()  # defaults only: JSONPaths to redact before storing
     where: str = ""
     pattern: re.Pattern[str] = field(default=re.compile(".*"), compare=False)
 
@@ -73,6 +75,8 @@ class EndpointRule:
             assertions=base.assertions + self.assertions,
             max_diff_rate=rate,
             replay=base.replay if self.replay is None else self.replay,
+            redact_headers=base.redact_headers + self.redact_headers,
+            redact_paths=base.redact_paths + self.redact_paths,
         )
 
 

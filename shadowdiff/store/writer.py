@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -15,6 +17,9 @@ from shadowdiff.compare.model import Comparison
 from shadowdiff.exchange import Exchange, Response
 from shadowdiff.gorfile import GorProblem
 from shadowdiff.store.schema import write_transaction
+
+if TYPE_CHECKING:
+    from shadowdiff.redact import Redaction
 
 BATCH = 500
 BATCH_BYTES = 8 << 20  # large bodies: a batch is flushed at 8 MiB of messages too
@@ -125,12 +130,23 @@ class RunWriter:
     """
 
     def __init__(
-        self, db: Database, name: str, run: dict[str, Any], joining: int | None = None
+        self,
+        db: Database,
+        name: str,
+        run: dict[str, Any],
+        joining: int | None = None,
+        redaction: Redaction | None = None,
     ) -> None:
         """A new run described by `run`; or, with `joining`, the run of that id, already
-        created (a replay in several processes: each stores its share)."""
+        created (a replay in several processes: each stores its share). With `redaction`,
+        secrets are replaced by keyed hashes before anything is stored."""
         self.db = db
         self.name = name
+        self._redact: Callable[[ExchangeResult], ExchangeResult] | None = None
+        if redaction is not None:
+            from shadowdiff.redact import redact_result  # it imports ExchangeResult from here
+
+            self._redact = functools.partial(_redacted, redact_result, redaction)
         if joining is None:
             row = {"name": name, "status": "running", "started_at": now(), **run}
             joining = int(db.table("runs").insert(row).last_pk or 0)
@@ -140,6 +156,8 @@ class RunWriter:
         self._pending_bytes = 0
 
     def add(self, result: ExchangeResult) -> None:
+        if self._redact is not None:
+            result = self._redact(result)
         exchanges, differences, assertions = self._pending
         local_id = len(exchanges) + 1
         self._seq += 1
@@ -176,6 +194,14 @@ class RunWriter:
         self.db.table("runs").update(
             self.run_id, {"status": status, "finished_at": now(), "traffic": _json(traffic)}
         )
+
+
+def _redacted(
+    redact: Callable[[ExchangeResult, Redaction], ExchangeResult],
+    redaction: Redaction,
+    result: ExchangeResult,
+) -> ExchangeResult:
+    return redact(result, redaction)
 
 
 def exchange_row(row_id: int, run_id: int, seq: int, result: ExchangeResult) -> Row:

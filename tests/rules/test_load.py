@@ -236,7 +236,7 @@ def test_the_repository_rules_load_cleanly() -> None:
             """,
             "match",
             "unknown key 'match' (allowed: array_keys, assert, headers, ignore, max_diff_rate, "
-            "replay, tolerance, unordered)",
+            "redact, replay, tolerance, unordered)",
         ),
         (
             """\
