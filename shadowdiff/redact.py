@@ -83,6 +83,8 @@ def redact_response(response: Response, redaction: Redaction) -> Response:
 
 def redact_result(result: ExchangeResult, redaction: Redaction) -> ExchangeResult:
     """Messages, differences (tokens), snippets, errors and messages (scrubbed) redacted."""
+    if not redaction.json_paths and not _has_secret_headers(result, redaction.headers):
+        return result  # most exchanges: nothing to hide, nothing to copy (a replay's hot path)
     run, exchange = _Pass(redaction), result.exchange
     request = run.message(exchange.request)
     recorded = run.optional(exchange.baseline)
@@ -96,6 +98,21 @@ def redact_result(result: ExchangeResult, redaction: Redaction) -> ExchangeResul
     comparison = run.comparison(result.comparison, snippets)
     return replace(
         result, exchange=exchange, comparison=comparison, baseline=baseline, candidate=candidate
+    )
+
+
+def _has_secret_headers(result: ExchangeResult, names: frozenset[str]) -> bool:
+    messages = (
+        result.exchange.request,
+        result.exchange.baseline,
+        result.baseline,
+        result.candidate,
+    )
+    return any(
+        name.lower() in names
+        for message in messages
+        if message is not None
+        for name, _ in message.headers
     )
 
 
