@@ -519,8 +519,11 @@ def gor(argv: tuple[str, ...], quiet: bool) -> None:
         log.warning("%s: accepted, no effect in shadowdiff", flag)
     plan = plan_gor(command)
     extras = command.shadowdiff
+    if interface := extras.get("--interface"):  # capture there, whatever --input-raw's host
+        plan = replace(plan, capture=tuple((interface, port) for _, port in plan.capture))
     db = Path(extras.get("--db", "shadowdiff.db"))
-    rules = read_rules(Path(extras.get("--rules", str(DEFAULT_RULES))))
+    rules_dir = Path(extras.get("--rules", str(DEFAULT_RULES)))
+    rules = read_rules(rules_dir) if plan.settings is not None else RuleSet()  # no target
     outcome = run_gor(plan, rules, db, extras.get("--run"), not quiet and not plan.writes_stdout)
     if plan.settings is not None:
         echo_outcome(outcome, db, err=plan.writes_stdout)

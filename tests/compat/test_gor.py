@@ -566,3 +566,19 @@ def test_an_output_http_url_with_a_path_gets_every_request_as_goreplay_sends_it(
             f"{target.url}/ping?x=1",
         )
         assert {raw.split(b" ")[1] for raw in target.received} == {b"/ping?x=1"}
+
+
+def test_interface_overrides_where_input_raw_captures(tmp_path: Path) -> None:
+    with RawServer(respond) as origin:
+        child = subprocess.Popen(
+            [PY, "-m", "shadowdiff", "gor", "--input-raw", f"10.255.255.1:{origin.port}",
+             "--interface", "lo", "--output-stdout"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for_line(child, "capturing on lo", timeout=30)
+        talk(origin.port, [request("/via-lo", port=origin.port)])
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert [r.payload.split(b" ")[1] for r in records_in(out.encode())] == [b"/via-lo"]
