@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.exchange import Exchange
-from shadowdiff.gorfile import GorProblem, check_gor, merge_gor
+from shadowdiff.gorfile import REQUEST, GorProblem, check_gor, merge_gor
 from shadowdiff.replay.plan import Target
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings, replay_exchanges
@@ -88,6 +88,7 @@ def run_replay(
     for each, _ in targets:
         check_targets(each)
     sources = [str(p) for p in files]
+    learn_endpoints(files, rules)
     if settings is not None and settings.workers > 1:
         refuse_with_workers(traffic, records)
         writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules), rules)
@@ -121,6 +122,17 @@ def run_replay(
         records,
     )
     return outcome_of(runs, status, stats, problems, filtered)
+
+
+def learn_endpoints(files: list[Path], rules: RuleSet) -> None:
+    """A first pass over the recordings' request lines (no pairing, no parsing of heads):
+    the endpoints of requests no rule matches are learned before any is named."""
+    for record in merge_gor(files, lambda problem: None):  # the real pass reports problems
+        if record.type == REQUEST:
+            method, _, rest = record.payload.partition(b" ")
+            target = rest.partition(b" ")[0].decode("latin-1")
+            if target.startswith("/"):
+                rules.learn(method.decode("latin-1"), target)
 
 
 def outcome_of(

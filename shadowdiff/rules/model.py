@@ -143,6 +143,13 @@ class RuleSet:
                 return rule
         return replace(self.defaults, match=self._name(method, path), where="")
 
+    def learn(self, method: str, path: str) -> None:
+        """See a request before naming any (a recording's first pass), so that endpoints
+        folded by cardinality get one name from the first exchange on."""
+        path = path.partition("?")[0] or "/"
+        if self.templater is not None and not any(r.matches(method, path) for r in self.endpoints):
+            self.templater.observe(method, path)
+
     def _name(self, method: str, path: str) -> str:
         if self.templater is None:
             return f"{method.upper()} {path}"

@@ -406,3 +406,22 @@ def test_without_rules_user_ids_form_one_templated_endpoint(tmp_path: Path) -> N
         "GET /api/users/{id}": 4,
         "GET /api/users/me": 1,
     }
+
+
+def test_a_replay_learns_the_recording_first_so_slugs_form_one_endpoint(tmp_path: Path) -> None:
+    slugs = [f"post-about-{word}" for word in "abcdefghijklmnopqrstuvwxyzABCD"]
+    no_rules = tmp_path / "no-rules"
+    no_rules.mkdir()
+    with RawServer(answer()) as server:
+        replay(
+            tmp_path,
+            recording(tmp_path, paths(*(f"/blog/{slug}" for slug in slugs))),
+            "--target",
+            server.url,
+            "--rules",
+            str(no_rules),
+        )
+    gate = json.loads(run_cli("gate", "--db", str(tmp_path / "s.db"), "--json").stdout)
+    assert [(e["endpoint"], e["exchanges"]) for e in gate["endpoints"]] == [
+        ("GET /blog/{param}", 30)
+    ]
