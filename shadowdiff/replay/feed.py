@@ -26,6 +26,16 @@ from shadowdiff.traffic.stages import TrafficOptions, prettified, shaped
 _Answer = tuple[str, int, int, bytes] | str  # (id, started ns, latency ns, bytes) or a skipped id
 
 
+def answer_of(result: ExchangeResult) -> tuple[str, int, int, bytes] | None:
+    """A target's answer as a type-3 message carries it: (id, started ns, latency ns, bytes);
+    None when the target gave none."""
+    if result.candidate is None:
+        return None
+    latency_ns = int((result.candidate_latency or 0.0) * 1e6)
+    started_ns = time.time_ns() - latency_ns
+    return result.exchange.id, started_ns, latency_ns, result.candidate.to_bytes()
+
+
 class Feed:
     def __init__(self, traffic: TrafficOptions, filtered: Counter[str]) -> None:
         self.traffic, self.filtered = traffic, filtered
@@ -96,15 +106,8 @@ class Feed:
 
     def answered(self, result: ExchangeResult) -> None:
         """A target's result: its answer goes to the middleware (type 3) when tracked."""
-        if not self.tracks:
-            return
-        candidate, exchange = result.candidate, result.exchange
-        if candidate is None:
-            self._answers.put_nowait(exchange.id)
-            return
-        latency_ns = int((result.candidate_latency or 0.0) * 1e6)
-        started_ns = time.time_ns() - latency_ns
-        self._answers.put_nowait((exchange.id, started_ns, latency_ns, candidate.to_bytes()))
+        if self.tracks:
+            self._answers.put_nowait(answer_of(result) or result.exchange.id)
 
     def as_json(self) -> dict[str, object]:
         if self.middleware is None:

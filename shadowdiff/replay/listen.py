@@ -16,15 +16,12 @@ from shadowdiff.replay.session import (
     PLAIN,
     SessionOutcome,
     check_targets,
-    free_run_name,
+    open_target_runs,
     outcome_of,
-    run_row,
     run_stages,
-    start_run,
 )
-from shadowdiff.replay.targets import open_runs, target_settings
+from shadowdiff.replay.targets import target_settings
 from shadowdiff.rules import RuleSet
-from shadowdiff.store import RunWriter
 from shadowdiff.traffic.gortcp import GorTcpListener, format_address
 from shadowdiff.traffic.live import pair_live
 from shadowdiff.traffic.outputs import RecordOutput
@@ -47,14 +44,8 @@ def run_listen(
     targets = target_settings(settings, traffic)
     for each, _ in targets:
         check_targets(each)
-    name = free_run_name(db_path, run_name) if targets else ""
-    source = f"tcp {format_address(*address)}"
-
-    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
-        row = run_row("listen", [source], each, rules, **traffic.describe())
-        return start_run(db_path, name, row, rules)
-
-    runs = open_runs(writer_for, name, targets, traffic.target_flag)
+    sources = [f"tcp {format_address(*address)}"]
+    runs = open_target_runs(db_path, run_name, rules, traffic, targets, "listen", sources)
     stats = TrafficStats()
     status, filtered = run_stages(
         lambda stop: listened(address, stats, stop),

@@ -39,6 +39,7 @@ from shadowdiff.store import ExchangeResult, RunWriter, open_store
 from shadowdiff.store.secrets import redaction_for
 from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
+from shadowdiff.traffic.rates import Rate
 from shadowdiff.traffic.stages import TrafficOptions
 
 PLAIN = TrafficOptions()
@@ -93,13 +94,7 @@ def run_replay(
         refuse_with_workers(traffic, records)
         writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules), rules)
         return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
-    name = free_run_name(db_path, run_name) if targets else ""
-
-    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
-        row = run_row("replay", sources, each, rules, **traffic.describe())
-        return start_run(db_path, name, row, rules)
-
-    runs = open_runs(writer_for, name, targets, traffic.target_flag)
+    runs = open_target_runs(db_path, run_name, rules, traffic, targets, "replay", sources)
     stats, problems = TrafficStats(), 0
 
     def on_problem(problem: GorProblem) -> None:
@@ -122,6 +117,28 @@ def run_replay(
         records,
     )
     return outcome_of(runs, status, stats, problems, filtered)
+
+
+def open_target_runs(
+    db_path: Path,
+    run_name: str | None,
+    rules: RuleSet,
+    traffic: TrafficOptions,
+    targets: list[tuple[ReplaySettings, Rate | None]],
+    command: str,
+    sources: list[str],
+    **extra: object,
+) -> list[TargetRun]:
+    """One new run per target (none without targets), each row saying what ran."""
+    if not targets:
+        return []
+    name = free_run_name(db_path, run_name)
+
+    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
+        row = run_row(command, sources, each, rules, **extra, **traffic.describe())
+        return start_run(db_path, name, row, rules)
+
+    return open_runs(writer_for, name, targets, traffic.target_flag)
 
 
 def learn_endpoints(files: list[Path], rules: RuleSet) -> None:

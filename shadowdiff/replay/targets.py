@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from shadowdiff.exchange import Exchange
-from shadowdiff.replay.feed import Feed
+from shadowdiff.replay.feed import Feed, answer_of
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import Distributor, Output, ReplaySettings, replay_from
 from shadowdiff.rules import RuleSet
@@ -158,12 +157,10 @@ async def aenumerate(items: AsyncIterator[Exchange]) -> AsyncIterator[tuple[int,
 
 def answer_records(records: Sequence[RecordOutput], result: ExchangeResult) -> None:
     """A target's answer, as a type-3 record, to the outputs that track answers."""
-    if result.candidate is None or not records:
-        return
-    latency_ns = int((result.candidate_latency or 0.0) * 1e6)
-    raw = result.candidate.to_bytes()
-    for output in records:
-        output.answer(result.exchange.id, time.time_ns() - latency_ns, latency_ns, raw)
+    answer = answer_of(result) if records else None
+    if answer is not None:
+        for output in records:
+            output.answer(*answer)
 
 
 async def recorded(

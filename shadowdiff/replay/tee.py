@@ -34,22 +34,18 @@ from shadowdiff.replay.session import (
     PLAIN,
     SessionOutcome,
     check_targets,
-    free_run_name,
     handle_signals,
+    open_target_runs,
     outcome_of,
     remove_signals,
-    run_row,
-    start_run,
 )
 from shadowdiff.replay.targets import (
     TargetRun,
     finish_runs,
-    open_runs,
     replay_through,
     target_settings,
 )
 from shadowdiff.rules import RuleSet
-from shadowdiff.store import RunWriter
 from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.pairing import TrafficStats
 from shadowdiff.traffic.stages import TrafficOptions
@@ -121,15 +117,10 @@ def run_tee(
             if target is not None:
                 refuse_feedback(target, tee.ports)
         check_targets(each)
-    name = free_run_name(db_path, run_name) if targets else ""
-
-    def writer_for(name: str, each: ReplaySettings) -> RunWriter:
-        row = run_row(
-            "tee", [_source(tee)], each, rules, queue=tee.queue_size, **traffic.describe()
-        )
-        return start_run(db_path, name, row, rules)
-
-    runs = open_runs(writer_for, name, targets, traffic.target_flag)
+    sources = [_source(tee)]
+    runs = open_target_runs(
+        db_path, run_name, rules, traffic, targets, "tee", sources, queue=tee.queue_size
+    )
     counts, filtered, report = TeeCounts(), Counter[str](), dict[str, object]()
     with ReplayProgress(show_progress) as progress:
         progress.extra = lambda: f"captured {counts.captured}, shed {counts.shed}"
