@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -239,7 +240,7 @@ def test_the_seed_documents_live_capture_lines(tmp_path: Path) -> None:
                 cwd=tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env={"SHADOWDIFF_COMPARE_LOG": str(tmp_path / "compare.log"), **_env()},
+                env={"SHADOWDIFF_COMPARE_LOG": str(tmp_path / "compare.log"), **os.environ},
             )
         for live in lines.values():
             _wait_capturing(live)
@@ -259,12 +260,6 @@ def test_the_seed_documents_live_capture_lines(tmp_path: Path) -> None:
         _, replayer_err = replayer.communicate(timeout=60)
         assert replayer.returncode == 0, replayer_err
         check_seed_lines(lines, tmp_path)
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def _wait_capturing(live: Live) -> None:

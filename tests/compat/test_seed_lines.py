@@ -17,7 +17,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from shadowdiff.gorfile import write_gor
 from shadowdiff.testing import gor_records_for, make_exchange, make_request, make_response
 from tests.capture.test_live import request, respond, talk
 from tests.compat.test_flags import SEED_LINES
+from tests.compat.test_gor import free_port
 from tests.servers import RawServer
 
 MIDDLEWARES = Path(__file__).parent.parent / "traffic" / "middlewares"
@@ -51,12 +51,6 @@ class Line:
     @property
     def runs_until_stopped(self) -> bool:
         return bool(self.origins or self.listen or "--input-file-loop" in self.argv)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_recordings(cwd: Path, names: list[str]) -> None:
