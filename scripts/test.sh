@@ -9,6 +9,8 @@ command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv
 # capture tests run real dumpcap and tshark on lo (the tshark package brings both)
 { command -v tshark && command -v dumpcap; } >/dev/null || apt_packages+=(tshark)
 command -v setpriv >/dev/null || apt_packages+=(util-linux)  # drops capture capabilities
+# the traffic-bus tests start their own redis-server processes on 127.0.0.1 (free ports)
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
 if ((${#apt_packages[@]})); then
     # tshark's package asks whether non-root users may capture: answer no, without a prompt
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections

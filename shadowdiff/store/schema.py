@@ -132,13 +132,39 @@ V2_INDEXES = (
     """CREATE INDEX idx_differences_run_id_endpoint_field_kind_exchange_id ON differences
        (run_id, endpoint, field, kind, exchange_id)""",
 )
+def _v3(db: Database) -> None:
+    """Noise evidence (`replay --noise`): how often a build disagreed with itself, per
+    endpoint, field and kind, out of how many exchanges sent twice. Kept per run, so later
+    runs read the history of the earlier ones (compare/noise.py)."""
+    db.table("noise_samples").create(
+        {"run_id": int, "endpoint": str, "source": str, "sampled": int},
+        pk=("run_id", "endpoint", "source"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("noise_fields").create(
+        {
+            "run_id": int,
+            "endpoint": str,
+            "source": str,
+            "field": str,
+            "kind": str,
+            "differences": int,
+            "max_delta": float,  # numeric value changes: the largest |a - b| seen
+            "numeric": int,  # 1 when every value change seen was between two numbers
+            "array_key": str,  # reordered arrays of objects: a field naming each element
+        },
+        pk=("run_id", "endpoint", "source", "field", "kind"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
 BUSY_TIMEOUT_MS = 30_000  # several writers (a tee, a CI replay) may share one file
 # Checkpoint the WAL into the database every ~40 MB (SQLite's default: 4 MB). Each checkpoint
 # syncs twice and rewrites the index pages the batches since the last one touched; at the
 # default, a run of 1 KB bodies checkpointed every 3 batches and spent a third of its write
 # time there (py-spy; tests/benchmarks/bench_store.py).
 WAL_CHECKPOINT_PAGES = 10_000
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
 
 
 @contextmanager
