@@ -6,6 +6,7 @@ Exit codes (DESIGN.md): 0 success / gate passed, 1 gate failed, 2 bad usage or i
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import logging
@@ -32,6 +33,7 @@ from shadowdiff.store import open_store
 from shadowdiff.summary import format_gate, summarize_run
 from shadowdiff.traffic.rates import speed_of, split_rate
 from shadowdiff.traffic.stages import TrafficOptions
+from shadowdiff.tuning import Advice
 
 INTERRUPTED = 130
 DEFAULT_RULES = Path("rules")
@@ -82,13 +84,22 @@ def replay_options(command: Callable[..., None]) -> Any:
         timeout: float,
         keep_host: bool,
         only_safe_methods: bool,
+        noise: bool,
+        noise_sample: float | None,
         **rest: Any,
     ) -> None:
         live = parse_target(baseline, "--baseline") if baseline else None
         first = traffic.targets[0][0]
         keep_host = keep_host or traffic.shaping.sets_host  # GoReplay: set Host, keep it
+        share = noise_sample if noise_sample is not None else 1.0 if noise else 0.0
         settings = ReplaySettings(
-            first, live, concurrency, timeout, keep_host, only_safe_methods=only_safe_methods
+            first,
+            live,
+            concurrency,
+            timeout,
+            keep_host,
+            only_safe_methods=only_safe_methods,
+            noise_share=share,
         )
         command(settings=settings, traffic=traffic, **rest)
 
@@ -119,6 +130,19 @@ def replay_options(command: Callable[..., None]) -> Any:
             is_flag=True,
             help="Hold back POST, PUT, PATCH, DELETE and other unsafe methods (stored as "
             "skipped, with the reason); rules can hold back an endpoint with replay: false.",
+        ),
+        click.option(
+            "--noise",
+            is_flag=True,
+            help="Measure noise: send each safe request (GET, HEAD, OPTIONS) a second time to "
+            "the candidate (and the live baseline) and store, per endpoint and field, how "
+            "often a build disagrees with itself (gate, report and `rules suggest` use it).",
+        ),
+        click.option(
+            "--noise-sample",
+            type=click.FloatRange(0, 1, min_open=True),
+            default=None,
+            help="With --noise: the share of requests sent twice, e.g. 0.1 [default: 1].",
         ),
         click.option("--quiet", is_flag=True, help="No progress output."),
         db_option,
@@ -189,6 +213,32 @@ def echo_outcome(outcome: SessionOutcome, db: Path, err: bool = False) -> None:
         )
     for reason, count in sorted(outcome.filtered.items()):
         click.echo(f"not replayed: {count} ({reason})", err=True)
+
+
+def format_advice(advice: Advice, dry_run: bool) -> str:
+    lines = [f"run {advice.run}: {len(advice.suggestions)} suggestion(s)"]
+    lines += [f"  {s.describe()}" for s in advice.suggestions]
+    if advice.refusals:
+        lines.append("not suggested:")
+        lines += [f"  {r.describe()}" for r in advice.refusals]
+    if advice.preview is not None:
+        preview = advice.preview
+        lines.append(
+            f"preview: this hides {preview.hidden} difference(s) on {preview.endpoints} "
+            f"endpoint(s) in run {advice.run}"
+        )
+        lines += [
+            f"  warning: it would hide the signal difference {s}" for s in preview.lost_signal
+        ]
+    for path, (before, after) in advice.edits.items():
+        diff = difflib.unified_diff(
+            before.splitlines(True), after.splitlines(True), str(path), str(path)
+        )
+        lines.append("".join(diff).rstrip("\n"))
+    if advice.edits:
+        names = ", ".join(str(path) for path in advice.edits)
+        lines.append(f"dry run: nothing written ({names})" if dry_run else f"wrote {names}")
+    return "\n".join(lines)
 
 
 def read_rules(directory: Path) -> RuleSet:
@@ -293,6 +343,12 @@ def gate_options(command: Callable[..., None]) -> Callable[..., None]:
                 "severity (high: removed fields, type, status and content-type changes).",
             ),
             click.option(
+                "--count-noise",
+                is_flag=True,
+                help="Count the differences that the noise evidence (replay --noise, now or in "
+                "earlier runs) calls noise; by default only signal fields count.",
+            ),
+            click.option(
                 "--max-lost",
                 type=click.IntRange(min=0),
                 default=None,
@@ -317,9 +373,18 @@ def gate_policy(
     rules_dir: Path | None,
     max_lost: int | None,
     fail_on: str = "low",
+    count_noise: bool = False,
 ) -> GatePolicy:
-    thresholds = load_rules(rules_dir).thresholds() if rules_dir else {}
-    return GatePolicy(thresholds, max_diff_rate, allow_errors, max_lost, fail_on)
+    rules = load_rules(rules_dir) if rules_dir else None
+    return GatePolicy(
+        rules.thresholds() if rules else {},
+        max_diff_rate,
+        allow_errors,
+        max_lost,
+        fail_on,
+        count_noise,
+        rules.noise_thresholds() if rules else {},
+    )
 
 
 @cli.command()
@@ -344,6 +409,7 @@ def gate(
     allow_errors: bool,
     max_lost: int | None,
     fail_on: str,
+    count_noise: bool,
     rules_dir: Path | None,
     as_json: bool,
     junit: Path | None,
@@ -354,7 +420,9 @@ def gate(
     """Exit 0 when the run passes, 1 when it fails."""
     store = open_store(db, create=False)
     result = summarize_run(
-        store, run_name, gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost, fail_on)
+        store,
+        run_name,
+        gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost, fail_on, count_noise),
     )
     write_ci_outputs(store, result, junit, markdown)
     if as_json:
@@ -400,6 +468,7 @@ def report(
     allow_errors: bool,
     max_lost: int | None,
     fail_on: str,
+    count_noise: bool,
     rules_dir: Path | None,
     db: Path,
     run_name: str | None,
@@ -410,7 +479,7 @@ def report(
         window = parse_window(since) if since else None
         path = write_trend(store, last, window, output, name_glob)
     else:
-        policy = gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost, fail_on)
+        policy = gate_policy(max_diff_rate, allow_errors, rules_dir, max_lost, fail_on, count_noise)
         path = write_report(store, run_name, policy, output)
     click.echo(f"report written to {path}")
 
@@ -573,10 +642,42 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("directory", type=click.Path(path_type=Path), default=DEFAULT_RULES)
-def rules_check(directory: Path) -> None:
+@click.option(
+    "--run",
+    "run_name",
+    default=None,
+    help="Also lint the rules against this run's traffic (rules that matched nothing, "
+    "ignores that hid nothing, endpoints without a rule).",
+)
+@click.option("--db", type=click.Path(path_type=Path), default=None, help="SQLite store.")
+def rules_check(directory: Path, run_name: str | None, db: Path | None) -> None:
     """Validate rule files; every problem is printed as file:line: message."""
     ruleset = load_rules(directory, flag="")
     click.echo(f"{directory}: {len(ruleset.endpoints)} endpoint rule(s), no problems")
+    if run_name is None and db is None:
+        return
+    from shadowdiff.tuning import lint_rules
+
+    run, warnings = lint_rules(
+        open_store(db or Path("shadowdiff.db"), create=False), run_name, ruleset
+    )
+    for warning in warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"run {run.name}: {len(warnings)} warning(s)")
+
+
+@rules.command("suggest")
+@click.option("--dry-run", is_flag=True, help="Show the change and its preview; write nothing.")
+@db_option
+@rules_option
+@run_option
+def rules_suggest(dry_run: bool, db: Path, rules_dir: Path, run_name: str | None) -> None:
+    """Write into the rules the ignores, tolerances, unordered arrays and array keys that the
+    noise evidence (replay --noise) supports; comments and order are kept."""
+    from shadowdiff.tuning import suggest_rules
+
+    advice = suggest_rules(open_store(db, create=False), run_name, rules_dir, write=not dry_run)
+    click.echo(format_advice(advice, dry_run))
 
 
 @cli.command()

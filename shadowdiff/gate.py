@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shadowdiff.compare.model import DIFFERS, ERROR, FAILED, SAME, SKIPPED
+from shadowdiff.compare.noise import NoiseThresholds
 from shadowdiff.compare.severity import LOW, rank
 
 
@@ -18,6 +19,12 @@ class GatePolicy:
     allow_errors: bool = False
     max_lost: int | None = None  # capture losses (tee) above this fail the run
     fail_on: str = LOW  # the least severity a difference needs to count in the diff rate
+    count_noise: bool = False  # count differences the noise evidence calls noise
+    noise_margins: dict[str, list[float]] = field(default_factory=dict)  # match -> (rel, abs)
+
+    def margins(self, endpoint: str) -> NoiseThresholds:
+        margins = self.noise_margins.get(endpoint) or self.noise_margins.get("*")
+        return NoiseThresholds(*margins) if margins else NoiseThresholds()
 
     def threshold(self, endpoint: str) -> float:
         if endpoint in self.thresholds:
@@ -44,6 +51,7 @@ class EndpointGate:
     error_reasons: list[dict[str, Any]]
     assertion_failures: list[dict[str, Any]]
     severity: str | None = None  # the highest severity of its differences (None: none)
+    noise: int = 0  # differing exchanges not counted: every difference of theirs is noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +85,11 @@ def evaluate_endpoint(
     errors: list[dict[str, Any]],
     asserts: list[dict[str, Any]],
     severe: int | None = None,
+    noise: int = 0,
 ) -> EndpointGate:
-    """`severe`: the exchanges with a difference of at least `policy.fail_on` (None: every
-    differing exchange counts)."""
+    """`severe`: the exchanges with a counted difference: of at least `policy.fail_on`, and
+    signal when there is noise evidence (None: every differing exchange counts). `noise`:
+    the differing exchanges whose every difference is noise."""
     count = {v: verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED, ERROR, SKIPPED)}
     total = sum(verdicts.values())
     compared = total - count[SKIPPED]
@@ -110,6 +120,7 @@ def evaluate_endpoint(
         errors,
         asserts,
         max((f["severity"] for f in fields if "severity" in f), key=rank, default=None),
+        noise,
     )
 
 

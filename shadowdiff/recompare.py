@@ -29,8 +29,9 @@ from shadowdiff.store.secrets import redaction_for
 
 COLUMNS = (
     "gor_id, recorded_at, request, baseline, candidate, baseline_latency_ms, "
-    "candidate_latency_ms, verdict, error"
+    "candidate_latency_ms, verdict, error, endpoint, differences"
 )
+REQUEST_LINE = 4096  # bytes of a stored request read by the first pass
 FETCH = 500
 
 
@@ -52,8 +53,9 @@ def recompare_run(
     row = _run_row(db, source.id, source.name, rules)
     writer = RunWriter(db, name, row, redaction=redaction_for(db_path, rules))
     counts: Counter[str] = Counter()
+    learn_requests(db, source.id, rules)
     try:
-        for result in _results(db, source.id, rules):
+        for _, _, result in recompared(db, source.id, rules):
             writer.add(result)
             counts[result.comparison.verdict] += 1
     except BaseException:
@@ -67,6 +69,9 @@ def _run_row(db: Database, run_id: int, source: str, rules: RuleSet) -> dict[str
     old = db.execute("SELECT target, baseline, settings FROM runs WHERE id = ?", [run_id])
     target, baseline, settings = old.fetchone()
     options = {**json.loads(settings or "{}"), "recompare_of": source}
+    options.pop("noise_thresholds", None)
+    if margins := rules.noise_thresholds():
+        options["noise_thresholds"] = margins
     return {
         "command": "recompare",
         "source": json.dumps([source]),
@@ -77,11 +82,33 @@ def _run_row(db: Database, run_id: int, source: str, rules: RuleSet) -> dict[str
     }
 
 
-def _results(db: Database, run_id: int, rules: RuleSet) -> Iterator[ExchangeResult]:
+def request_lines(db: Database, run_id: int) -> Iterator[tuple[str, str]]:
+    """(method, path) of each stored request of a run, from its first line only."""
+    sql = "SELECT substr(request, 1, ?) FROM exchanges WHERE run_id = ? ORDER BY id"
+    cursor = db.execute(sql, [REQUEST_LINE, run_id])
+    while rows := cursor.fetchmany(FETCH):
+        for (head,) in rows:
+            method, _, rest = bytes(head).partition(b" ")
+            target = rest.partition(b" ")[0].decode("latin-1")
+            yield method.decode("latin-1"), target.partition("?")[0] or "/"
+
+
+def learn_requests(db: Database, run_id: int, rules: RuleSet) -> None:
+    """Two-pass naming, as replay does: every request line is seen before any is named, so
+    a position folded by cardinality has one name from the first exchange on."""
+    for method, path in request_lines(db, run_id):
+        rules.learn(method, path)
+
+
+def recompared(
+    db: Database, run_id: int, rules: RuleSet
+) -> Iterator[tuple[str, int, ExchangeResult]]:
+    """Each stored exchange of a run judged again: (its stored endpoint, its stored number
+    of differences, the new result)."""
     cursor = db.execute(f"SELECT {COLUMNS} FROM exchanges WHERE run_id = ? ORDER BY id", [run_id])
     while rows := cursor.fetchmany(FETCH):
         for row in rows:
-            yield _recompared(row, rules)
+            yield str(row[9]), int(row[10] or 0), _recompared(row[:9], rules)
 
 
 def _recompared(row: tuple[Any, ...], rules: RuleSet) -> ExchangeResult:

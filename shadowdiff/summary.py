@@ -7,11 +7,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from shadowdiff.compare.severity import LOW
+from shadowdiff.compare.model import DIFFERS, FAILED, SAME
+from shadowdiff.compare.noise import EndpointNoise, is_signal
+from shadowdiff.compare.severity import LOW, rank, severity_of
 from shadowdiff.gate import EndpointGate, GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
+from shadowdiff.store.noise import run_noise
 from shadowdiff.store.query import (
     assertion_failures,
     error_reasons,
+    exchanges_with,
     field_counts,
     find_run,
     severe_counts,
@@ -28,19 +32,30 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
         policy = replace(policy, thresholds=run.thresholds)
     fields, errors = field_counts(db, run.id), error_reasons(db, run.id)
     asserts = assertion_failures(db, run.id)
+    if not policy.noise_margins:
+        policy = replace(policy, noise_margins=run.settings.get("noise_thresholds") or {})
     severe = None if policy.fail_on == LOW else severe_counts(db, run.id, policy.fail_on)
-    endpoints = [
-        evaluate_endpoint(
-            endpoint,
-            verdicts,
-            policy,
-            fields.get(endpoint, []),
-            errors.get(endpoint, []),
-            asserts.get(endpoint, []),
-            None if severe is None else severe.get(endpoint, 0),
+    noise = {} if policy.count_noise else run_noise(db, run.id)
+    endpoints = []
+    for endpoint, verdicts in verdict_counts(db, run.id).items():
+        counted = None if severe is None else severe.get(endpoint, 0)
+        noise_only = 0
+        if endpoint in noise:
+            counted, noise_only = _without_noise(
+                db, run.id, endpoint, fields.get(endpoint, []), verdicts, noise[endpoint], policy
+            )
+        endpoints.append(
+            evaluate_endpoint(
+                endpoint,
+                verdicts,
+                policy,
+                fields.get(endpoint, []),
+                errors.get(endpoint, []),
+                asserts.get(endpoint, []),
+                counted,
+                noise_only,
+            )
         )
-        for endpoint, verdicts in verdict_counts(db, run.id).items()
-    ]
     uncompared = uncompared_count(db, run.id)
     lost = int(run.traffic.get("lost", 0))
     result = evaluate_gate(
@@ -54,6 +69,37 @@ def summarize_run(db: Database, run_name: str | None, policy: GatePolicy) -> Gat
         capture_losses(run.traffic),
     )
     return replace(result, filtered=filtered_counts(run.traffic))
+
+
+def _without_noise(
+    db: Database,
+    run_id: int,
+    endpoint: str,
+    fields: list[dict[str, Any]],
+    verdicts: dict[str, int],
+    evidence: EndpointNoise,
+    policy: GatePolicy,
+) -> tuple[int, int]:
+    """Mark each field noise or signal (Diffy's test, compare/noise.py), in place; return
+    the differing exchanges that count (a signal difference of at least `--fail-on`) and
+    those whose every difference is noise."""
+    compared = sum(verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED))
+    margins = policy.margins(endpoint)
+    signal: list[tuple[str, str]] = []
+    for f in fields:
+        noise = evidence.rate(f["path"], f["kind"])
+        rate = noise.rate if noise is not None else 0.0
+        f["noise"] = {
+            "rate": round(rate, 6),
+            "signal": is_signal(f["count"], compared, rate, margins),
+            "sampled": evidence.sampled,
+            "runs": list(evidence.runs),
+        }
+        if f["noise"]["signal"]:
+            signal.append((f["path"], f["kind"]))
+    counted = [p for p in signal if rank(severity_of(p[1], p[0])) >= rank(policy.fail_on)]
+    with_signal = exchanges_with(db, run_id, endpoint, signal)
+    return exchanges_with(db, run_id, endpoint, counted), verdicts.get(DIFFERS, 0) - with_signal
 
 
 def filtered_counts(traffic: dict[str, Any]) -> dict[str, int]:
@@ -85,6 +131,13 @@ def capture_losses(traffic: dict[str, Any]) -> dict[str, int | None]:
     for key in ("shed", "unreadable", "unanswered"):
         losses[key] = int(traffic.get(key, 0))
     return losses
+
+
+def _noise_note(f: dict[str, Any]) -> str:
+    noise = f.get("noise")
+    if noise is None or noise["signal"]:
+        return ""
+    return f"  (noise: {noise['rate']:.0%} of {noise['sampled']} sent twice)"
 
 
 def format_gate(result: GateResult) -> str:
@@ -127,8 +180,12 @@ def _endpoint_lines(e: EndpointGate, width: int) -> list[str]:
         f"  {mark}  {e.endpoint:<{width}}  {e.exchanges:>6} exchanges  diff rate "
         f"{e.diff_rate:7.2%} (max {e.max_diff_rate:.2%})  failed {e.failed}  errors {e.errors}"
     ]
+    if e.noise:
+        lines[0] += f"  noise {e.noise}"
+    signal_first = sorted(e.fields, key=lambda f: not f.get("noise", {}).get("signal", True))
     lines += [
-        f"          {f['kind']:<15} {f['path']}  x{f['count']}" for f in e.fields[:TOP_FIELDS]
+        f"          {f['kind']:<15} {f['path']}  x{f['count']}{_noise_note(f)}"
+        for f in signal_first[:TOP_FIELDS]
     ]
     lines += [
         f"          error           {r['reason']}  x{r['count']}" for r in e.error_reasons[:3]

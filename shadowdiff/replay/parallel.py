@@ -34,6 +34,7 @@ from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter, open_store
+from shadowdiff.store.noise import save_noise
 from shadowdiff.store.secrets import redaction_for
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
 
@@ -100,10 +101,13 @@ def run_share(
             live[VERDICTS.index(result.comparison.verdict)] += 1
 
     exchanges = pair_records(share_records(share.files, share, on_problem), stats, on_problem)
+    settings = settings.measuring()
     try:
         status = run_until_done(exchanges, settings, rules, sink)
     finally:
         writer.flush()
+        if settings.noise is not None:
+            save_noise(writer.db, share.run_id, settings.noise)
     return ShareOutcome(share.index, status, dict(counts), asdict(stats), problems)
 
 

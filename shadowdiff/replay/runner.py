@@ -11,10 +11,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shadowdiff.compare import Comparison, compare_responses
 from shadowdiff.compare.model import ERROR, SKIPPED
+from shadowdiff.compare.noise import NoiseEvidence
 from shadowdiff.exchange import Exchange
 from shadowdiff.replay.client import Answer, ReplayClient, make_client, send
 from shadowdiff.replay.plan import Target, plan_request
@@ -33,6 +34,12 @@ class ReplaySettings:
     keep_host: bool = False
     workers: int = 1  # processes replaying shares of the recordings (replay only)
     only_safe_methods: bool = False  # hold back POST, PUT, PATCH, DELETE... (stored: skipped)
+    noise_share: float = 0.0  # --noise: the share of safe requests each build answers twice
+    noise: NoiseEvidence | None = field(default=None, compare=False)  # one per run
+
+    def measuring(self) -> ReplaySettings:
+        """These settings with evidence of their own (one per target run), when measuring."""
+        return replace(self, noise=NoiseEvidence()) if self.noise_share > 0 else self
 
 
 Sink = Callable[[ExchangeResult], None]
@@ -203,6 +210,8 @@ async def replay_one(
         comparison = Comparison(ERROR, error=f"baseline: {live.error}")
     else:
         comparison = compare_responses(baseline, candidate.response, rule)
+        if settings.noise is not None and _drawn_for_noise(exchange, settings):
+            await _measure_noise(exchange, client, settings, rule, candidate, live)
     return ExchangeResult(
         exchange,
         rule.match,
@@ -212,6 +221,35 @@ async def replay_one(
         candidate.latency_ms,
         live.latency_ms if live else None,
     )
+
+
+def _drawn_for_noise(exchange: Exchange, settings: ReplaySettings) -> bool:
+    """Only safe methods are sent twice: a second POST could change what it measures."""
+    if exchange.request.method.upper() not in SAFE_METHODS:
+        return False
+    return settings.noise_share >= 1 or random.random() < settings.noise_share
+
+
+async def _measure_noise(
+    exchange: Exchange,
+    client: ReplayClient,
+    settings: ReplaySettings,
+    rule: EndpointRule,
+    candidate: Answer,
+    live: Answer | None,
+) -> None:
+    """Send the request again to the candidate (and the live baseline), after the first
+    answers (Diffy's order: each build's two answers bracket the other build's), and count
+    where each build disagreed with itself."""
+    evidence = settings.noise
+    assert evidence is not None and candidate.response is not None
+    pairs = [("candidate", settings.target, candidate)]
+    if live is not None and live.response is not None and settings.baseline is not None:
+        pairs.append(("baseline", settings.baseline, live))
+    again = await asyncio.gather(*(_send_to(t, exchange, client, settings) for _, t, _ in pairs))
+    for (source, _, first), second in zip(pairs, again, strict=True):
+        if first.response is not None and second.response is not None:
+            evidence.observe(rule.match, source, first.response, second.response, rule)
 
 
 async def _send_to(

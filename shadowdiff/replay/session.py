@@ -365,6 +365,10 @@ def run_row(
         "keep_host": settings.keep_host,
         **extra,
     }
+    if settings.noise_share:
+        options["noise_sample"] = settings.noise_share
+    if margins := rules.noise_thresholds():
+        options["noise_thresholds"] = margins
     return {
         "command": command,
         "source": json.dumps(sources),

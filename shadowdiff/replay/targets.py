@@ -22,6 +22,7 @@ from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import Distributor, Output, ReplaySettings, replay_from
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter
+from shadowdiff.store.noise import save_noise
 from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.rates import OutputLimit, Rate
 from shadowdiff.traffic.stages import TrafficOptions, looped, paced
@@ -180,6 +181,8 @@ def finish_runs(
         counted = {**filtered, **run.refused()}
         own = run.own(traffic)
         try:
+            if run.settings.noise is not None:
+                save_noise(run.writer.db, run.writer.run_id, run.settings.noise)
             run.writer.finish(status, {**own, "filtered": counted} if counted else own)
         except sqlite3.Error as exc:
             log.error("run %s: the store did not take its last results: %s", run.writer.name, exc)
@@ -193,6 +196,6 @@ def open_runs(
 ) -> list[TargetRun]:
     settings = [each for each, _ in targets]
     return [
-        TargetRun(each, writers(run_name, each), OutputLimit(rate), flag=flag)
+        TargetRun(each.measuring(), writers(run_name, each), OutputLimit(rate), flag=flag)
         for (each, rate), run_name in zip(targets, run_names(name, settings), strict=True)
     ]

@@ -13,7 +13,14 @@ from ruamel.yaml.error import YAMLError
 
 from shadowdiff.errors import InputError, RulesError
 from shadowdiff.rules.asserts import read_assertions
-from shadowdiff.rules.model import EndpointRule, RuleSet, compile_template, specificity
+from shadowdiff.rules.model import (
+    NOISE_ABSOLUTE,
+    NOISE_RELATIVE,
+    EndpointRule,
+    RuleSet,
+    compile_template,
+    specificity,
+)
 from shadowdiff.rules.reader import Reader, jsonpath_problem
 
 TOP_KEYS = {"endpoints", "defaults"}
@@ -27,8 +34,10 @@ ENDPOINT_KEYS = {
     "assert",
     "max_diff_rate",
     "replay",
+    "noise",
 }
 DEFAULT_KEYS = (ENDPOINT_KEYS - {"match"}) | {"redact"}
+NOISE_KEYS = {"relative", "absolute"}
 METHOD = re.compile(r"[A-Z][A-Z-]*|\*")  # any token method (PURGE, REPORT...) or *
 
 
@@ -142,6 +151,7 @@ def _read_rule(reader: Reader, node: CommentedMap, match: str) -> EndpointRule:
         assertions=read_assertions(reader, node),
         max_diff_rate=_read_rate(reader, node),
         replay=_read_replay(reader, node),
+        noise=_read_noise(reader, node),
         redact_headers=redact[0],
         redact_paths=redact[1],
         where=reader.where(node, "match"),
@@ -214,6 +224,21 @@ def _read_replay(reader: Reader, node: CommentedMap) -> bool | None:
         reader.problem(node, "replay", "replay must be true or false")
         return None
     return bool(node["replay"])
+
+
+def _read_noise(reader: Reader, node: CommentedMap) -> tuple[float, float] | None:
+    """`noise: {relative: 0.2, absolute: 0.0003}`: how far a field's differences must rise
+    above its noise to be signal (Diffy's test; compare/noise.py). Either may be left out."""
+    if "noise" not in node or (margins := reader.mapping(node, "noise", NOISE_KEYS)) is None:
+        return None
+    values = []
+    for key, default in (("relative", NOISE_RELATIVE), ("absolute", NOISE_ABSOLUTE)):
+        value = margins.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            reader.problem(margins, key, f"noise {key} must be a number from 0 to 1")
+            return None
+        values.append(float(value))
+    return values[0], values[1]
 
 
 def _read_rate(reader: Reader, node: CommentedMap) -> float | None:

@@ -9,6 +9,7 @@ from typing import Any
 from shadowdiff.traffic.templating import EndpointTemplater
 
 ASSERTION_CHECKS = ("exists", "type", "min_length", "max_length", "matches", "equals")
+NOISE_RELATIVE, NOISE_ABSOLUTE = 0.2, 0.0003  # Diffy's noise margins: 20 %, 0.03 %
 JSON_TYPES = ("integer", "number", "string", "boolean", "null", "array", "object")
 
 
@@ -41,6 +42,7 @@ class EndpointRule:
     assertions: tuple[Assertion, ...] = ()
     max_diff_rate: float | None = None
     replay: bool | None = None  # false: held back, never sent (None: as the defaults say)
+    noise: tuple[float, float] | None = None  # Diffy's (relative, absolute) margins for noise
     redact_headers: tuple[str, ...] = ()  # defaults only: more headers to redact before storing
     redact_paths: tuple[str, ...] = ()  # defaults only: JSONPaths to redact before storing
     where: str = ""
@@ -75,6 +77,7 @@ class EndpointRule:
             assertions=base.assertions + self.assertions,
             max_diff_rate=rate,
             replay=base.replay if self.replay is None else self.replay,
+            noise=base.noise if self.noise is None else self.noise,
             redact_headers=base.redact_headers + self.redact_headers,
             redact_paths=base.redact_paths + self.redact_paths,
         )
@@ -155,6 +158,14 @@ class RuleSet:
             return f"{method.upper()} {path}"
         self.templater.observe(method, path)
         return self.templater.template(method, path)
+
+    def noise_thresholds(self) -> dict[str, list[float]]:
+        """(relative, absolute) noise margins per endpoint match that sets them, plus `*`
+        for the defaults (when they set them)."""
+        margins = {r.match: list(r.noise) for r in self.endpoints if r.noise is not None}
+        if self.defaults.noise is not None:
+            margins["*"] = list(self.defaults.noise)
+        return margins
 
     def thresholds(self) -> dict[str, float]:
         """max_diff_rate per endpoint match, plus `*` for the default."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
@@ -25,6 +25,7 @@ class RunInfo:
     started_at: str
     finished_at: str | None
     problems: int
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def find_run(db: Database, name: str | None) -> RunInfo:
@@ -51,6 +52,7 @@ def find_run(db: Database, name: str | None) -> RunInfo:
         row["started_at"],
         row["finished_at"],
         problems,
+        json.loads(row["settings"] or "{}"),
     )
 
 
@@ -68,9 +70,9 @@ def field_counts(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
     sql = """SELECT endpoint, field, kind, count(DISTINCT exchange_id) AS n FROM differences
              WHERE run_id = ? GROUP BY 1, 2, 3 ORDER BY n DESC, field, kind"""
     fields: dict[str, list[dict[str, Any]]] = {}
-    for endpoint, field, kind, count in db.execute(sql, [run_id]).fetchall():
+    for endpoint, path, kind, count in db.execute(sql, [run_id]).fetchall():
         fields.setdefault(endpoint, []).append(
-            {"path": field, "kind": kind, "count": count, "severity": severity_of(kind, field)}
+            {"path": path, "kind": kind, "count": count, "severity": severity_of(kind, path)}
         )
     return fields
 
@@ -85,6 +87,17 @@ def severe_counts(db: Database, run_id: int, severity: str) -> dict[str, int]:
               GROUP BY 1"""
     rows = db.execute(sql, [run_id, *kinds, content_type, CONTENT_TYPE]).fetchall()
     return {endpoint: count for endpoint, count in rows}
+
+
+def exchanges_with(db: Database, run_id: int, endpoint: str, pairs: list[tuple[str, str]]) -> int:
+    """The exchanges of an endpoint with a difference at one of these (field, kind) pairs."""
+    if not pairs:
+        return 0
+    values = ", ".join("(?, ?)" for _ in pairs)
+    sql = f"""SELECT count(DISTINCT exchange_id) FROM differences
+              WHERE run_id = ? AND endpoint = ? AND (field, kind) IN (VALUES {values})"""
+    flat = [value for pair in pairs for value in pair]
+    return int(db.execute(sql, [run_id, endpoint, *flat]).fetchone()[0])
 
 
 def error_reasons(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:

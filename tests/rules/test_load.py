@@ -218,7 +218,7 @@ def test_the_repository_rules_load_cleanly() -> None:
             """,
             "colour",
             "unknown key 'colour' (allowed: array_keys, assert, headers, ignore, match, "
-            "max_diff_rate, replay, tolerance, unordered)",
+            "max_diff_rate, noise, replay, tolerance, unordered)",
         ),
         (
             """\
@@ -236,7 +236,7 @@ def test_the_repository_rules_load_cleanly() -> None:
             """,
             "match",
             "unknown key 'match' (allowed: array_keys, assert, headers, ignore, max_diff_rate, "
-            "redact, replay, tolerance, unordered)",
+            "noise, redact, replay, tolerance, unordered)",
         ),
         (
             """\
@@ -589,7 +589,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert problems_of(tmp_path) == [
         f"{path}:4: JSONPath 'nope' must start with '$'",
         f"{path}:7: unknown key 'colour' (allowed: array_keys, assert, headers, ignore, match, "
-        "max_diff_rate, replay, tolerance, unordered)",
+        "max_diff_rate, noise, replay, tolerance, unordered)",
         f"{path}:10: max_diff_rate must be a number from 0 to 1",
         f"{other}:2: match 'N0PE /d' must be 'METHOD /path/{{param}}/**'",
     ]
