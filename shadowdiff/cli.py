@@ -20,6 +20,15 @@ from typing import Any
 import click
 
 from shadowdiff import __version__
+from shadowdiff.bus.url import BusUrl
+from shadowdiff.cli_bus import (
+    bus_source_options,
+    publish,
+    record_destination,
+    record_to_bus,
+    segment,
+    tee_destination,
+)
 from shadowdiff.cli_traffic import traffic_options
 from shadowdiff.errors import InputError, RulesError, ShadowdiffError
 from shadowdiff.gate import GatePolicy
@@ -31,6 +40,7 @@ from shadowdiff.report.trend import parse_window
 from shadowdiff.rules import RuleSet, load_rules
 from shadowdiff.store import open_store
 from shadowdiff.summary import format_gate, summarize_run
+from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.rates import speed_of, split_rate
 from shadowdiff.traffic.stages import TrafficOptions
 from shadowdiff.tuning import Advice
@@ -261,7 +271,7 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1)
 @replay_options
 @click.option(
     "--workers",
@@ -274,6 +284,7 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--loop", is_flag=True, help="Start the recordings again when they end (see --exit-after)."
 )
+@bus_source_options
 def replay(
     files: tuple[str, ...],
     settings: ReplaySettings,
@@ -486,7 +497,7 @@ def report(
 
 @cli.command()
 @capture_options
-@gor_output
+@record_destination
 @click.option(
     "--count", type=click.IntRange(min=1), default=None, help="Stop after this many exchanges."
 )
@@ -504,7 +515,8 @@ def record(
     duration: float | None,
     engine: str,
     buffer_mb: int,
-    output: Path,
+    output: Path | None,
+    to: BusUrl | None,
     count: int | None,
     stats_path: Path | None,
 ) -> None:
@@ -521,6 +533,9 @@ def record(
             f"capturing on {', '.join(interfaces)} (ports {', '.join(map(str, ports))})", err=True
         )
 
+    if to is not None:
+        return record_to_bus(settings, to, ready, stats_path)
+    assert output is not None  # record_destination: -o or --to
     stats = record_traffic(settings, output, ready)
     if stats_path is not None:
         stats_path.write_text(json.dumps(stats.as_json()), encoding="utf-8")
@@ -539,6 +554,7 @@ def record(
     help="Captured exchanges waiting for the target; beyond: shed.",
 )
 @replay_options
+@tee_destination
 def tee(
     interfaces: tuple[str, ...],
     ports: tuple[int, ...],
@@ -553,6 +569,7 @@ def tee(
     db: Path,
     rules_dir: Path,
     run_name: str | None,
+    records: list[RecordOutput],
 ) -> None:
     """Capture live traffic, replay each request to --target at once, compare, store."""
     from shadowdiff.replay.tee import TeeSettings, run_tee
@@ -560,7 +577,8 @@ def tee(
     teeing = TeeSettings(
         list(interfaces), list(ports), bpf, queue_size, duration, engine, buffer_mb
     )
-    outcome = run_tee(teeing, settings, read_rules(rules_dir), db, run_name, not quiet, traffic)
+    rules = read_rules(rules_dir)
+    outcome = run_tee(teeing, settings, rules, db, run_name, not quiet, traffic, records)
     echo_outcome(outcome, db)
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)
@@ -689,6 +707,10 @@ def demo(db: Path) -> None:
     from shadowdiff.demo import run_demo
 
     run_demo(db)
+
+
+cli.add_command(publish)
+cli.add_command(segment)
 
 
 def main(argv: list[str] | None = None) -> None:

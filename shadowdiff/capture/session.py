@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from shadowdiff.capture.assemble import Assembler, CaptureStats
 from shadowdiff.capture.dumpcap import DumpcapSource
@@ -48,13 +49,18 @@ def open_source(settings: RecordSettings, on_ready: Callable[[], None]) -> _Sour
     return DumpcapSource(settings.interfaces, bpf, on_ready, settings.buffer_mb)
 
 
-def record(settings: RecordSettings, output: Path, on_ready: Callable[[], None]) -> CaptureStats:
+def record(
+    settings: RecordSettings,
+    output: Path,
+    on_ready: Callable[[], None],
+    open_writer: Callable[[Path], Any] = GorWriter,  # record --to: a bus.publish.BusWriter
+) -> CaptureStats:
     assembler = Assembler(set(settings.ports))
     source = open_source(settings, on_ready)
     stopper = _PipeStopper(source) if isinstance(source, DumpcapSource) else _Stopper(source)
     segments = source.segments()
     written = 0
-    with GorWriter(output) as writer, stopper.installed(settings.duration):
+    with open_writer(output) as writer, stopper.installed(settings.duration):
         try:
             for captured in assemble(stopper.watch(segments), assembler):
                 for record_ in gor_records(captured):

@@ -53,12 +53,14 @@ class FieldNoise:
     max_delta: float = 0.0  # the largest |a - b| of a numeric value change
     numeric: bool = True  # every value change seen was between two numbers
     array_key: str | None = None  # a reordered array of objects: its elements' key
+    by_index: bool = False  # seen only pairing a reordered array's elements by index
 
     def add(self, other: FieldNoise) -> None:
         self.differences += other.differences
         self.max_delta = max(self.max_delta, other.max_delta)
         self.numeric = self.numeric and other.numeric
         self.array_key = self.array_key or other.array_key
+        self.by_index = self.by_index and other.by_index
 
 
 FieldKey = tuple[str, str, str, str]  # endpoint, source, field, kind
@@ -77,7 +79,10 @@ class NoiseEvidence:
         """One exchange answered twice by the same build (`source`: candidate or baseline)."""
         self.sampled[endpoint, source] += 1
         for (path, kind), seen in self_differences(first, second, rule).items():
-            self.fields.setdefault((endpoint, source, path, kind), FieldNoise()).add(seen)
+            if (known := self.fields.get((endpoint, source, path, kind))) is not None:
+                known.add(seen)
+            else:
+                self.fields[endpoint, source, path, kind] = seen
 
     def clear(self) -> None:
         self.sampled.clear()
@@ -88,8 +93,9 @@ def self_differences(
     first: Response, second: Response, rule: EndpointRule
 ) -> dict[tuple[str, str], FieldNoise]:
     """(field, kind) -> what one pair of answers of one build showed (each counted once)."""
-    differences = list(compare_responses(first, second, rule).differences)
-    keys = _reordered_keys(first, second, differences) if differences else {}
+    raw = list(compare_responses(first, second, rule).differences)
+    keys = _reordered_keys(first, second, raw) if raw else {}
+    differences = raw
     if keys:
         keyed = replace(rule, array_keys=rule.array_keys + tuple(keys.items()))
         differences = list(compare_responses(first, second, keyed).differences)
@@ -100,6 +106,10 @@ def self_differences(
         noise = seen.setdefault((difference.field, difference.kind), FieldNoise(1))
         if difference.kind == "value_changed":
             _measure(noise, difference)
+    # what pairing the reordered elements by index showed (as the run's comparison does
+    # until a rule aligns them): noise for the gate, never a field to ignore
+    for difference in raw if keys else ():
+        seen.setdefault((difference.field, difference.kind), FieldNoise(1, by_index=True))
     return seen
 
 
@@ -192,6 +202,7 @@ class FieldRate:
     max_delta: float = 0.0
     numeric: bool = True
     array_key: str | None = None
+    by_index: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +234,7 @@ def field_rates(
             noise.max_delta,
             noise.numeric,
             noise.array_key,
+            noise.by_index,
         )
         key = (path, kind)
         if key not in rates or rate.rate > rates[key].rate:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from shadowdiff.gate import EndpointGate, GateResult
 
@@ -20,8 +21,8 @@ def failure_text(endpoint: EndpointGate, example: str | None) -> str:
         f"(max {endpoint.max_diff_rate:.2%})"
     ]
     lines += [
-        f"  {f['kind']} {f['path']} in {f['count']} exchange(s)"
-        for f in endpoint.fields[:TOP_FIELDS]
+        f"  {f['kind']} {f['path']} in {f['count']} exchange(s){_tags(f)}"
+        for f in signal_first(endpoint.fields)[:TOP_FIELDS]
     ]
     lines += [
         f"  error: {r['reason']} in {r['count']} exchange(s)" for r in endpoint.error_reasons[:3]
@@ -33,6 +34,20 @@ def failure_text(endpoint: EndpointGate, example: str | None) -> str:
     if example:
         lines.append(f"example: {example}")
     return "\n".join(lines)
+
+
+def signal_first(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fields the noise evidence calls signal (or that have none) first, keeping the order."""
+    return sorted(fields, key=lambda f: not f.get("noise", {}).get("signal", True))
+
+
+def _tags(f: dict[str, Any]) -> str:
+    """` [high]`, and ` [noise: 98% when sent twice]` for what the evidence calls noise."""
+    tags = [f["severity"]] if "severity" in f else []
+    noise = f.get("noise")
+    if noise is not None and not noise["signal"]:
+        tags.append(f"noise: {noise['rate']:.0%} when sent twice")
+    return f" [{'; '.join(tags)}]" if tags else ""
 
 
 def junit_xml(result: GateResult, examples: dict[str, str]) -> bytes:
@@ -97,17 +112,21 @@ def markdown_summary(result: GateResult, examples: dict[str, str]) -> str:
         f"{result.exchanges} exchanges: same {result.same}, differs {result.differs}, failed "
         f"{result.failed}, errors {result.errors}, skipped {result.skipped}",
         "",
-        "| endpoint | gate | exchanges | diff rate | errors | top fields |",
-        "|---|---|---:|---:|---:|---|",
+        "| endpoint | gate | severity | exchanges | diff rate | errors | top fields |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
     for e in result.endpoints:
-        top = "<br>".join(f"`{_md(f['path'])}` {f['kind']} ({f['count']})" for f in e.fields[:3])
+        top = "<br>".join(
+            f"`{_md(f['path'])}` {f['kind']} ({f['count']}){_md(_tags(f))}"
+            for f in signal_first(e.fields)[:3]
+        )
         top = top or "<br>".join(
             f"error: {_md(r['reason'])} ({r['count']})" for r in e.error_reasons[:2]
         )
         mark = "pass" if e.passed else "**FAIL**"
         lines.append(
-            f"| `{_md(e.endpoint)}` | {mark} | {e.exchanges} | {e.diff_rate:.2%} | "
+            f"| `{_md(e.endpoint)}` | {mark} | {e.severity or ''} | {e.exchanges} | "
+            f"{e.diff_rate:.2%} | "
             f"{e.errors} | {top} |"
         )
     failing = [e for e in result.endpoints if not e.passed and examples.get(e.endpoint)]

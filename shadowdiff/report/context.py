@@ -16,6 +16,7 @@ from shadowdiff import __version__
 from shadowdiff.compare.severity import severity_of
 from shadowdiff.gate import EndpointGate, GatePolicy, GateResult
 from shadowdiff.report.bodies import ShownMessage, show_request, show_response
+from shadowdiff.report.ci import signal_first
 from shadowdiff.report.queries import (
     Percentiles,
     error_examples,
@@ -69,6 +70,7 @@ class FieldReport:
     share: float  # of the endpoint's exchanges
     examples: list[str]  # anchors of Example sections
     severity: str = "medium"  # high, medium or low (compare/severity.py)
+    noise: float | None = None  # the rate of a field the noise evidence calls noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ def _fields_with_examples(
             if i < FIELDS_WITH_EXAMPLES
             else [],
         )
-        for i, f in enumerate(endpoint.fields)
+        for i, f in enumerate(signal_first(endpoint.fields))
     ]
 
 
@@ -155,6 +157,7 @@ def _endpoint_report(
                 share,
                 [examples[i].anchor for i in ids],
                 severity_of(f["kind"], f["path"]),
+                _noise_rate(f),
             )
         )
     return EndpointReport(
@@ -165,6 +168,11 @@ def _endpoint_report(
         rows,
         sorted(shown.values(), key=lambda x: x.id),
     )
+
+
+def _noise_rate(f: dict[str, Any]) -> float | None:
+    noise = f.get("noise")
+    return None if noise is None or noise["signal"] else float(noise["rate"])
 
 
 def _examples(db: Database, ids: set[int]) -> dict[int, Example]:

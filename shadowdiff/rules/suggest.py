@@ -114,8 +114,8 @@ def _one(
         if noise.array_key:
             return Suggestion(endpoint, ARRAY_KEYS, path, noise.array_key, why)
         return Suggestion(endpoint, UNORDERED, path, None, why)
-    if not counts.get((path, kind)):
-        return None
+    if not counts.get((path, kind)) or noise.by_index:
+        return None  # nothing to hide; or an artefact of a reordered array (array_keys)
     if kind in STRUCTURAL:
         return Refusal(endpoint, path, kind, "a structural change is never suggested")
     if (path, kind) in signal:

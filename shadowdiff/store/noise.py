@@ -15,13 +15,15 @@ HISTORY = 5  # runs that measured an endpoint, latest first, whose evidence a la
 _ADD_SAMPLED = """INSERT INTO noise_samples (run_id, endpoint, source, sampled) VALUES (?, ?, ?, ?)
     ON CONFLICT (run_id, endpoint, source) DO UPDATE SET sampled = sampled + excluded.sampled"""
 _ADD_FIELD = """INSERT INTO noise_fields
-    (run_id, endpoint, source, field, kind, differences, max_delta, numeric, array_key)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    (run_id, endpoint, source, field, kind, differences, max_delta, numeric, array_key,
+     by_index)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (run_id, endpoint, source, field, kind) DO UPDATE SET
       differences = differences + excluded.differences,
       max_delta = max(max_delta, excluded.max_delta),
       numeric = min(numeric, excluded.numeric),
-      array_key = coalesce(array_key, excluded.array_key)"""
+      array_key = coalesce(array_key, excluded.array_key),
+      by_index = min(by_index, excluded.by_index)"""
 
 
 def save_noise(db: Database, run_id: int, evidence: NoiseEvidence) -> None:
@@ -44,6 +46,7 @@ def save_noise(db: Database, run_id: int, evidence: NoiseEvidence) -> None:
                     noise.max_delta,
                     int(noise.numeric),
                     noise.array_key,
+                    int(noise.by_index),
                 ],
             )
 
@@ -51,6 +54,8 @@ def save_noise(db: Database, run_id: int, evidence: NoiseEvidence) -> None:
 def run_noise(db: Database, run_id: int, history: int = HISTORY) -> dict[str, EndpointNoise]:
     """endpoint -> its noise evidence for this run: its own when the run measured the
     endpoint, else the sum over the latest `history` runs before it that did."""
+    if not db.table("noise_samples").exists():  # a store read as it is (schema before v3)
+        return {}
     sql = """SELECT s.endpoint, s.run_id, r.name FROM noise_samples s JOIN runs r ON r.id = s.run_id
              WHERE s.run_id <= ? GROUP BY s.endpoint, s.run_id ORDER BY s.run_id DESC"""
     chosen: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -71,12 +76,12 @@ def _evidence(db: Database, endpoint: str, runs: list[tuple[int, str]]) -> Endpo
     for source, count in db.execute(sql, [endpoint, *ids]).fetchall():
         sampled[source] = int(count)
     sql = f"""SELECT source, field, kind, sum(differences), max(max_delta), min(numeric),
-                     max(array_key)
+                     max(array_key), min(by_index)
               FROM noise_fields WHERE endpoint = ? AND run_id IN ({marks})
               GROUP BY source, field, kind"""
     fields = [
-        (source, path, kind, FieldNoise(int(n), float(delta or 0), bool(numeric), key))
-        for source, path, kind, n, delta, numeric, key in db.execute(sql, [endpoint, *ids])
+        (source, path, kind, FieldNoise(int(n), float(delta or 0), bool(numeric), key, bool(ix)))
+        for source, path, kind, n, delta, numeric, key, ix in db.execute(sql, [endpoint, *ids])
     ]
     return EndpointNoise(
         max(sampled.values(), default=0),

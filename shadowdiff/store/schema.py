@@ -132,6 +132,8 @@ V2_INDEXES = (
     """CREATE INDEX idx_differences_run_id_endpoint_field_kind_exchange_id ON differences
        (run_id, endpoint, field, kind, exchange_id)""",
 )
+
+
 def _v3(db: Database) -> None:
     """Noise evidence (`replay --noise`): how often a build disagreed with itself, per
     endpoint, field and kind, out of how many exchanges sent twice. Kept per run, so later
@@ -152,8 +154,34 @@ def _v3(db: Database) -> None:
             "max_delta": float,  # numeric value changes: the largest |a - b| seen
             "numeric": int,  # 1 when every value change seen was between two numbers
             "array_key": str,  # reordered arrays of objects: a field naming each element
+            "by_index": int,  # 1: seen only pairing reordered elements by index
         },
         pk=("run_id", "endpoint", "source", "field", "kind"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
+def _v4(db: Database) -> None:
+    """The traffic bus (shadowdiff/bus/): which stream entry each exchange came from, so a
+    run fed by several workers stores each entry once (an entry reclaimed from a worker that
+    died after storing it, before acknowledging it, is recognised and not stored again); and
+    the workers that fed a run, so that the last one to stop closes it."""
+    db.table("bus_entries").create(
+        {"run_id": int, "entry_id": str, "exchange_id": int},
+        pk=("run_id", "entry_id"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("bus_workers").create(
+        {
+            "run_id": int,
+            "consumer": str,
+            "status": str,
+            "started_at": str,
+            "seen_at": float,  # unix time of its last flush: a worker unseen for long is gone
+            "finished_at": str,
+            "counts": str,
+        },
+        pk=("run_id", "consumer"),
         foreign_keys=[("run_id", "runs", "id")],
     )
 
@@ -164,7 +192,7 @@ BUSY_TIMEOUT_MS = 30_000  # several writers (a tee, a CI replay) may share one f
 # default, a run of 1 KB bodies checkpointed every 3 batches and spent a third of its write
 # time there (py-spy; tests/benchmarks/bench_store.py).
 WAL_CHECKPOINT_PAGES = 10_000
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
 
 
 @contextmanager

@@ -112,6 +112,7 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
+BUS_ENTRY_INSERT = "INSERT INTO bus_entries (run_id, entry_id, exchange_id) VALUES (?, ?, ?)"
 INSERTS = (
     insert_sql("exchanges", EXCHANGE_COLUMNS),
     insert_sql("differences", DIFFERENCE_COLUMNS),
@@ -154,12 +155,21 @@ class RunWriter:
         self._seq = 0
         self._pending: tuple[list[Row], list[Row], list[Row]] = ([], [], [])
         self._pending_bytes = 0
+        self._entries: dict[str, int] = {}  # bus entry id -> local exchange id (pending)
+        self.duplicates = 0  # bus entries found already stored at a flush, so not stored
 
-    def add(self, result: ExchangeResult) -> None:
+    def add(self, result: ExchangeResult, entry: str | None = None) -> None:
+        """Store a result (at the next flush). `entry`: the bus stream entry it came from;
+        a run stores each entry once (the first flush to commit it wins)."""
+        if entry is not None and entry in self._entries:
+            self.duplicates += 1  # the same entry twice in one batch (claimed back)
+            return
         if self._redact is not None:
             result = self._redact(result)
         exchanges, differences, assertions = self._pending
         local_id = len(exchanges) + 1
+        if entry is not None:
+            self._entries[entry] = local_id
         self._seq += 1
         row = exchange_row(local_id, self.run_id, self._seq, result)
         exchanges.append(row)
@@ -184,10 +194,40 @@ class RunWriter:
         if not self._pending[0]:
             return
         with write_transaction(self.db):
+            pending = self._without_stored_entries() if self._entries else self._pending
             base = int(self.db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
-            for sql, rows in zip(INSERTS, self._pending, strict=True):
+            for sql, rows in zip(INSERTS, pending, strict=True):
                 self.db.conn.executemany(sql, [(row[0] + base, *row[1:]) for row in rows])
-        self._pending, self._pending_bytes = ([], [], []), 0
+            if self._entries:
+                self.db.conn.executemany(
+                    BUS_ENTRY_INSERT,
+                    [(self.run_id, entry, local + base) for entry, local in self._entries.items()],
+                )
+        self._pending, self._pending_bytes, self._entries = ([], [], []), 0, {}
+
+    def _without_stored_entries(self) -> tuple[list[Row], list[Row], list[Row]]:
+        """The pending rows without those of bus entries this run already holds (another
+        worker stored them first), inside the flush's transaction."""
+        entries = list(self._entries)
+        stored: set[str] = set()
+        for start in range(0, len(entries), 500):
+            chunk = entries[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT entry_id FROM bus_entries WHERE run_id = ? AND entry_id IN ({marks})",
+                [self.run_id, *chunk],
+            )
+            stored.update(row[0] for row in rows)
+        if not stored:
+            return self._pending
+        dropped = {self._entries.pop(entry) for entry in stored}
+        self.duplicates += len(dropped)
+        exchanges, differences, assertions = self._pending
+        return (
+            [row for row in exchanges if row[0] not in dropped],
+            [row for row in differences if row[0] not in dropped],
+            [row for row in assertions if row[0] not in dropped],
+        )
 
     def finish(self, status: str, traffic: dict[str, Any]) -> None:
         self.flush()

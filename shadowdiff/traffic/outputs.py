@@ -10,13 +10,14 @@ responses are kept or dropped together (GoReplay's limiter can split them).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from shadowdiff.exchange import Exchange
 from shadowdiff.gorfile import REPLAYED, GorRecord
@@ -24,6 +25,9 @@ from shadowdiff.traffic.gorproto import baseline_record, request_record, wire_id
 from shadowdiff.traffic.gortcp import GorTcpSender
 from shadowdiff.traffic.rates import OutputLimit
 from shadowdiff.traffic.rotation import RotatingGorWriter
+
+if TYPE_CHECKING:
+    from shadowdiff.bus.publish import BusWriter
 
 KEPT_IDS = 100_000  # exchanges whose answers an output still takes (the latest)
 
@@ -34,6 +38,13 @@ class RecordSink(Protocol):
     def write(self, record: GorRecord) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ExchangeSink(Protocol):
+    """A sink that keeps an exchange's records together (RedisSink: one stream entry)."""
+
+    def end_exchange(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -57,6 +68,8 @@ class RecordOutput:
         baseline = baseline_record(exchange) if self.originals else None
         if baseline is not None:
             self._write(baseline)
+        if isinstance(self.sink, ExchangeSink):
+            self.sink.end_exchange()
         if self.replayed:
             self._kept[wire_id(exchange.id)] = None
             if len(self._kept) > KEPT_IDS:
@@ -133,3 +146,29 @@ class NullSink:
 
     async def close(self) -> None:
         pass
+
+
+class RedisSink:
+    """`--to redis://HOST:PORT/DB?stream=NAME`: each exchange (its request and recorded
+    response) as one entry of a Redis stream (shadowdiff/bus/). Answers (type 3) are not
+    published: the bus carries what was recorded. Never blocks: a full buffer drops the
+    exchange, counted (bus/publish.py)."""
+
+    def __init__(self, writer: BusWriter) -> None:
+        self.writer = writer
+        self.not_forwarded = 0
+
+    async def start(self) -> None:
+        self.writer.__enter__()
+
+    def write(self, record: GorRecord) -> None:
+        if record.type == REPLAYED:
+            self.not_forwarded += 1
+            return
+        self.writer.write(record)
+
+    def end_exchange(self) -> None:
+        self.writer.flush()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.writer.close)

@@ -156,18 +156,21 @@ def test_markdown_summary() -> None:
     assert text.startswith("### shadowdiff gate ❌ failed — run `ci-42`\n")
     assert "22 exchanges: same 15, differs 4, failed 1, errors 2, skipped 0" in text
     rows = markdown_table(text)
-    assert rows[0] == ["endpoint", "gate", "exchanges", "diff rate", "errors", "top fields"]
-    assert all(len(row) == 6 for row in rows)
+    assert rows[0] == [
+        "endpoint", "gate", "severity", "exchanges", "diff rate", "errors", "top fields"
+    ]  # fmt: skip
+    assert all(len(row) == 7 for row in rows)
     by_name = {row[0]: row for row in rows[2:]}
     assert by_name[f"`{USERS}`"] == [
         f"`{USERS}`",
         "**FAIL**",
+        "",
         "10",
         "40.00%",
         "0",
         "`$.name` value_changed (4)",
     ]
-    assert by_name[f"`{ORDERS}`"][5] == "error: timeout (2)"
+    assert by_name[f"`{ORDERS}`"][6] == "error: timeout (2)"
     assert by_name[f"`{HEALTH}`"][1] == "pass"
     assert "<details><summary>Examples</summary>" in text
     assert f"- `{USERS}`: {EXAMPLES[USERS]}" in text
@@ -192,7 +195,7 @@ def test_markdown_escapes_pipes_and_html_from_data() -> None:
     )
     text = markdown_summary(result, {name: f"GET /a|b: {IMG}", "GET /c": f"error: {BREAKOUT}"})
     rows = markdown_table(text)
-    assert all(len(row) == 6 for row in rows)
+    assert all(len(row) == 7 for row in rows)
     assert rows[2][0] == "`GET /a\\|b/&lt;script&gt;alert(1)&lt;/script&gt;`"
     # the only HTML is the summary's own <details>, <summary> and <br>
     tags = set(re.findall(r"</?([a-zA-Z][\w-]*)", text))

@@ -274,6 +274,6 @@ def test_a_v1_store_upgrades_and_keeps_its_data(
         before = everything(old)
         old.close()
     upgraded = opened(path, create=False)
-    assert user_version(path) == len(MIGRATIONS) == 3
+    assert user_version(path) == len(MIGRATIONS) == 4
     assert index_names(upgraded) == INDEXES
     assert everything(upgraded) == before

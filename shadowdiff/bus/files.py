@@ -1,0 +1,66 @@
+"""`shadowdiff publish FILE[|N%]...`: recordings onto the stream, one entry per exchange,
+the records' bytes unchanged. Without a speed, Redis sets the pace (the publisher's buffer
+waits for room); with `|N%`, the recorded pace times N%, like a capture host: what finds
+the buffer full is dropped and counted, as live capture would."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from shadowdiff.bus.entry import entry_bytes, group_records
+from shadowdiff.bus.publish import Publisher, PublishStats
+from shadowdiff.bus.url import BusUrl
+from shadowdiff.errors import InputError
+from shadowdiff.gorfile import GorProblem, GorRecord, check_gor, merge_gor
+from shadowdiff.traffic.rates import Pacer, speed_of, split_rate
+
+log = logging.getLogger(__name__)
+
+
+def publish_files(files: Iterable[str], url: BusUrl, buffer: int) -> tuple[PublishStats, int]:
+    """Publish recordings; the publisher's counts and how many records were unreadable."""
+    paths, speed = _paths_and_speed(files)
+    for path in paths:
+        check_gor(path)
+    problems = 0
+
+    def on_problem(problem: GorProblem) -> None:
+        nonlocal problems
+        problems += 1
+        log.warning("%s (skipped)", problem)
+
+    publisher = Publisher(url, buffer)
+    publisher.start()
+    try:
+        _publish(merge_gor(paths, on_problem), publisher, speed)
+    finally:
+        stats = publisher.close(timeout=5.0 if speed is not None else 30.0)
+    return stats, problems
+
+
+def _publish(records: Iterable[GorRecord], publisher: Publisher, speed: float | None) -> None:
+    pacer = Pacer(speed or 1.0)
+    start = time.monotonic()
+    for group in group_records(records):
+        data = entry_bytes(group)
+        if speed is None:
+            publisher.put(data)
+            continue
+        wait = start + pacer.due(group[0].timestamp) - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        publisher.send(data)
+
+
+def _paths_and_speed(files: Iterable[str]) -> tuple[list[Path], float | None]:
+    paths, speeds = [], set()
+    for value in files:
+        name, rate = split_rate(value, "FILE")
+        paths.append(Path(name))
+        speeds.add(None if rate is None else speed_of(rate, value))
+    if len(speeds) > 1:
+        raise InputError(f"{' '.join(files)}: give every recording the same |N% speed")
+    return paths, speeds.pop()

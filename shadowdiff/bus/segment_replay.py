@@ -1,0 +1,84 @@
+"""`replay --from redis://... --segment NAME[|N%]`: a recorded segment replayed like a
+recording, through every stage a file replay has (several targets, filters, rewrites,
+middleware, `|N%` at the recorded pace, `--loop`), into a run of its own each time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from shadowdiff.bus.client import check_reachable, sync_client
+from shadowdiff.bus.segments import replayable, segment_entries, segment_exchanges
+from shadowdiff.bus.url import BusUrl
+from shadowdiff.exchange import Exchange
+from shadowdiff.gorfile import GorProblem
+from shadowdiff.replay.runner import ReplaySettings
+from shadowdiff.replay.session import (
+    SessionOutcome,
+    check_targets,
+    open_target_runs,
+    outcome_of,
+    run_stages,
+)
+from shadowdiff.replay.targets import recorded, target_settings
+from shadowdiff.rules import RuleSet
+from shadowdiff.traffic.pairing import TrafficStats
+from shadowdiff.traffic.stages import TrafficOptions
+
+log = logging.getLogger(__name__)
+
+
+def run_segment_replay(
+    url: BusUrl,
+    name: str,
+    settings: ReplaySettings,
+    rules: RuleSet,
+    db_path: Path,
+    run_name: str | None,
+    show_progress: bool,
+    traffic: TrafficOptions,
+) -> SessionOutcome:
+    client = sync_client(url)
+    try:
+        check_reachable(client, url, "--from")
+        seg = replayable(client, url, name)
+        targets = target_settings(settings, traffic)
+        for each, _ in targets:
+            check_targets(each)
+        source = [f"{url}&segment={name}"]
+        runs = open_target_runs(db_path, run_name, rules, traffic, targets, "replay", source)
+        stats, problems = TrafficStats(), 0
+
+        def on_problem(problem: GorProblem) -> None:
+            nonlocal problems
+            problems += 1
+            log.warning("%s (skipped)", problem)
+            for run in runs:
+                run.writer.add_problem(problem)
+
+        def recording() -> Iterator[Exchange]:
+            entries = segment_entries(client, url, seg)
+            for exchange in segment_exchanges(entries, url, on_problem):
+                _count(stats, exchange)
+                yield exchange
+
+        status, filtered = run_stages(
+            lambda stop: recorded(recording, traffic, stop),
+            runs,
+            rules,
+            traffic,
+            show_progress,
+            stats,
+        )
+        return outcome_of(runs, status, stats, problems, filtered)
+    finally:
+        client.close()
+
+
+def _count(stats: TrafficStats, exchange: Exchange) -> None:
+    stats.requests += 1
+    if exchange.baseline is not None:
+        stats.responses += 1
+    else:
+        stats.requests_without_response += 1
