@@ -38,12 +38,12 @@ def recompare(store: Path, rules: Path) -> float:
 
 
 def compare_loop(store: Path, rules: Path) -> float:
-    from shadowdiff.recompare import _results
+    from shadowdiff.recompare import recompared
 
     db = open_store(store, create=False)
     ruleset = load_rules(rules)
     started = time.perf_counter()
-    for _ in _results(db, find_run(db, RUN).id, ruleset):
+    for _ in recompared(db, find_run(db, RUN).id, ruleset):
         pass
     return time.perf_counter() - started
 
