@@ -162,6 +162,12 @@ def test_a_later_run_without_noise_reads_the_history(tmp_path: Path) -> None:
     counted = gate(tmp_path, "later", "--count-noise")
     assert users["noise"] == 0 and users["differs"] == 40  # every user lacks its nickname
     assert not counted["passed"]
+    # margins from the rules: nothing can be 100% above its noise, so nothing is signal
+    lenient = tmp_path / "lenient"
+    lenient.mkdir()
+    (lenient / "all.yaml").write_text("defaults:\n  noise: {relative: 1.0}\n")
+    relaxed = gate(tmp_path, "later", "--rules", str(lenient))
+    assert relaxed["passed"] and not reported(relaxed)
 
 
 def test_ci_outputs_and_the_report_show_severity_and_noise(tmp_path: Path) -> None:

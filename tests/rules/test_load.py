@@ -693,3 +693,40 @@ def test_a_missing_directory_is_an_input_error(tmp_path: Path) -> None:
     write(tmp_path, "file.yaml", "")
     with pytest.raises(InputError):
         load_rules(tmp_path / "file.yaml")
+
+
+def test_noise_margins_per_endpoint_and_in_the_defaults(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "noise.yaml",
+        """\
+        defaults:
+          noise: {relative: 0.5}
+        endpoints:
+          - match: GET /a
+            noise: {relative: 0.1, absolute: 0.01}
+          - match: GET /b
+        """,
+    )
+    rules = load_rules(tmp_path)
+    assert rules.resolve("GET", "/a").noise == (0.1, 0.01)
+    assert rules.resolve("GET", "/b").noise == (0.5, 0.0003)  # the defaults', Diffy's absolute
+    assert rules.noise_thresholds() == {
+        "GET /a": [0.1, 0.01],
+        "GET /b": [0.5, 0.0003],
+        "*": [0.5, 0.0003],
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{relative: 2}", "noise relative must be a number from 0 to 1"),
+        ("{absolute: yes}", "noise absolute must be a number from 0 to 1"),
+        ("{ratio: 0.1}", "unknown key 'ratio' (allowed: absolute, relative)"),
+        ("0.2", "noise must be a mapping"),
+    ],
+)
+def test_a_bad_noise_margin_is_one_line(tmp_path: Path, value: str, message: str) -> None:
+    path = write(tmp_path, "bad.yaml", f"endpoints:\n  - match: GET /a\n    noise: {value}\n")
+    assert only_problem(tmp_path) == f"{path}:3: {message}"
