@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -219,3 +220,25 @@ def test_a_target_on_a_captured_port_of_this_machine_is_refused(host: str) -> No
 def test_refuse_feedback_lets_other_ports_and_other_hosts_through() -> None:
     refuse_feedback(parse_target("http://127.0.0.1:18112"), [18111])
     refuse_feedback(parse_target("http://192.0.2.1:18111"), [18111])  # TEST-NET: not here
+
+
+def test_tee_measures_noise_on_live_traffic(tmp_path: Path) -> None:
+    """--noise on a live tee: each captured GET goes twice to the target, and the run keeps
+    the evidence (what `rules suggest` and later gates read)."""
+    db = tmp_path / "store.db"
+    with RawServer(respond) as origin, RawServer(respond) as target:
+        teeing = start(
+            "tee", "-i", "lo", "-p", str(origin.port), "--target", target.url, "--noise",
+            "--exit-after", "4s", "--db", str(db), "--run", "live", "--quiet",
+        )  # fmt: skip
+        talk(origin.port, [request(f"/n/{i}", port=origin.port) for i in range(10)])
+        _, err = teeing.communicate(timeout=60)
+        received = list(target.received)
+    assert teeing.returncode == 0, err
+    assert len(received) == 20  # each request twice
+    with sqlite3.connect(db) as conn:
+        sampled = conn.execute(
+            "SELECT sum(sampled) FROM noise_samples s JOIN runs r ON r.id = s.run_id "
+            "WHERE r.name = 'live' AND s.source = 'candidate'"
+        ).fetchone()[0]
+    assert sampled == 10
