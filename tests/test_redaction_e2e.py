@@ -72,3 +72,24 @@ def test_secrets_never_reach_the_store_the_report_or_the_logs(tmp_path: Path) ->
     (password,) = [f for f in fields if f[0] == "$.password"]
     assert all(json.loads(value).startswith("redacted:") for value in password[1:])
     assert not any("Set-Cookie" in f[0] for f in fields)
+
+
+def _key_of(db: str) -> bytes:
+    from shadowdiff.store.secrets import store_key
+
+    return store_key(Path(db))
+
+
+def test_processes_starting_together_share_one_whole_key(tmp_path: Path) -> None:
+    """A worker pool starts its processes at once: none may read the key file half written
+    (it once read an empty one), and all must end up with the same key."""
+    import multiprocessing
+
+    for attempt in range(5):
+        db = str(tmp_path / f"s{attempt}.db")
+        with multiprocessing.get_context("fork").Pool(8) as pool:
+            keys = pool.map(_key_of, [db] * 16)
+        assert len(set(keys)) == 1 and len(keys[0]) == 32
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"s{attempt}")) == [
+            f"s{attempt}.db.redact-key"
+        ]  # no draft left behind

@@ -72,6 +72,7 @@ class GorCommand:
     output_file_max_size_limit: str | None = None
     output_file_flush_interval: str | None = None
     output_tcp: tuple[str, ...] = ()
+    output_redis: tuple[str, ...] = ()  # shadowdiff's: redis://HOST:PORT/DB?stream=NAME
     middleware: str | None = None
     split_output: bool = False
     exit_after: str | None = None
@@ -264,6 +265,7 @@ def _build(seen: _Seen) -> GorCommand:
         output_file_max_size_limit=seen.text("--output-file-max-size-limit"),
         output_file_flush_interval=seen.text("--output-file-flush-interval"),
         output_tcp=seen.texts("--output-tcp"),
+        output_redis=seen.texts("--output-redis"),
         middleware=seen.text("--middleware"),
         split_output=seen.is_on("--split-output"),
         exit_after=seen.text("--exit-after"),
@@ -280,9 +282,9 @@ def _require_input_and_output(command: GorCommand) -> None:
     """GoReplay refuses to start without both."""
     if not (command.input_raw or command.input_file or command.input_tcp):
         raise GorFlagError("no input: give --input-raw, --input-file or --input-tcp")
-    outputs = (command.output_http, command.output_file, command.output_tcp)
+    outputs = (command.output_http, command.output_file, command.output_tcp, command.output_redis)
     if not (any(outputs) or command.output_stdout or command.output_null):
         raise GorFlagError(
-            "no output: give --output-http, --output-file, --output-tcp, --output-stdout "
-            "or --output-null"
+            "no output: give --output-http, --output-file, --output-tcp, --output-stdout, "
+            "--output-null or --output-redis"
         )

@@ -118,6 +118,8 @@ SPECS: Final[dict[str, FlagSpec]] = {
     ),
     **_spec(TEXT, ACCEPTED, "--input-raw-ignore-interface", is_multi=True),
     **_spec(TEXT, Role.SHADOWDIFF, "--db", "--rules", "--run", "--interface"),
+    # shadowdiff's own output: the traffic bus (shadowdiff/bus/), repeatable like GoReplay's
+    **_spec(TEXT, FIELD, "--output-redis", is_multi=True),
 }
 
 HELP_NAMES: Final = frozenset({"--h", "--help"})  # -h, -help, --h, --help

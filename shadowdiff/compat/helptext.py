@@ -53,6 +53,8 @@ Other:
 
 shadowdiff extras:
   --db FILE  --rules DIR  --run NAME  --interface NAME (override the capture interface)
+  --output-redis URL[|N|N%]     publish to a Redis stream, redis://HOST:PORT/DB?stream=NAME
+                                (the traffic bus; repeatable)
 
 Stats, debug, profiling and tuning flags (--verbose, --stats, --output-http-stats, --cpuprofile,
 --input-raw-expire, --output-http-workers-min, ...) are accepted and ignored, and reported as

@@ -199,6 +199,9 @@ def _records(command: GorCommand) -> list[RecordOutput]:
         outputs.append(
             (f"--output-tcp {value}", TcpSink(GorTcpSender(host or "127.0.0.1", port)), rate_text)
         )
+    for value in command.output_redis:
+        address, rate_text = _rate_part(value)
+        outputs.append((f"--output-redis {value}", _redis_sink(address), rate_text))
     records = []
     for name, sink, rate_text in outputs:
         _, rate = split_rate(f"x{rate_text}", name.split(" ")[0])
@@ -208,6 +211,15 @@ def _records(command: GorCommand) -> list[RecordOutput]:
             )
         )
     return records
+
+
+def _redis_sink(address: str) -> RecordSink:
+    """`--output-redis redis://HOST:PORT/DB?stream=NAME`: the traffic bus (shadowdiff/bus/)."""
+    from shadowdiff.bus.publish import BusWriter
+    from shadowdiff.bus.url import parse_bus_url
+    from shadowdiff.traffic.outputs import RedisSink
+
+    return RedisSink(BusWriter(parse_bus_url(address, "--output-redis")))
 
 
 def _rate_part(value: str) -> tuple[str, str]:

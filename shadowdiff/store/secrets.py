@@ -42,13 +42,20 @@ def store_key(db_path: Path) -> bytes:
 
 
 def _new_key(path: Path) -> bytes:
+    """Write the key to a file of its own, then link it into place: the key file appears
+    whole or not at all, so processes starting together (a worker pool) never read it half
+    written; the first link wins and the others read the winner's key."""
     key = os.urandom(32)
+    draft = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(key.hex() + "\n")
+        os.link(draft, path)
     except FileExistsError:  # another process made it first: use theirs
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except OSError as exc:
         raise EnvironmentProblem(f"{path}: cannot write the redaction key ({exc})") from None
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(key.hex() + "\n")
+    finally:
+        draft.unlink(missing_ok=True)
     return key

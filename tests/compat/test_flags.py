@@ -452,8 +452,8 @@ def test_redirects_message() -> None:
         (["--output-stdout"], "no input: give --input-raw, --input-file or --input-tcp"),
         (
             ["--input-raw", ":80", "--output-stdout=false"],
-            "no output: give --output-http, --output-file, --output-tcp, --output-stdout "
-            "or --output-null",
+            "no output: give --output-http, --output-file, --output-tcp, --output-stdout, "
+            "--output-null or --output-redis",
         ),
     ],
 )
