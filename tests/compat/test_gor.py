@@ -570,10 +570,15 @@ def test_interface_overrides_where_input_raw_captures(tmp_path: Path) -> None:
              "--interface", "lo", "--output-stdout"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        wait_for_line(child, "capturing on lo", timeout=30)
-        talk(origin.port, [request("/via-lo", port=origin.port)])
-        time.sleep(1.0)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
+        try:
+            wait_for_line(child, "capturing on lo", timeout=60)
+            talk(origin.port, [request("/via-lo", port=origin.port)])
+            time.sleep(1.0)
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=60)
+        finally:  # a failure here must not leave the capture running into the next tests
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     assert child.returncode == 0, err
     assert [r.payload.split(b" ")[1] for r in records_in(out.encode())] == [b"/via-lo"]
