@@ -133,6 +133,23 @@ def capture_losses(traffic: dict[str, Any]) -> dict[str, int | None]:
     return losses
 
 
+def _noise_lines(result: GateResult) -> list[str]:
+    """Where the noise evidence came from, and what it kept out of the diff rates."""
+    runs = sorted({run for e in result.endpoints for f in e.fields for run in _runs_of(f)})
+    if not runs:
+        return []
+    noise = sum(e.noise for e in result.endpoints)
+    return [
+        f"  note: noise evidence from run(s) {', '.join(runs)}; {noise} differing exchange(s) "
+        "differ only in noise fields and are not counted (--count-noise counts them)"
+    ]
+
+
+def _runs_of(f: dict[str, Any]) -> list[str]:
+    noise = f.get("noise")
+    return list(noise["runs"]) if noise is not None else []
+
+
 def _noise_note(f: dict[str, Any]) -> str:
     noise = f.get("noise")
     if noise is None or noise["signal"]:
@@ -163,6 +180,7 @@ def format_gate(result: GateResult) -> str:
             f"  note: {result.uncompared} exchange(s) had no baseline response (none "
             "recorded, no --baseline): checked by their assertions only"
         )
+    lines += _noise_lines(result)
     width = max((len(e.endpoint) for e in result.endpoints), default=10)
     for e in result.endpoints:
         lines += _endpoint_lines(e, width)

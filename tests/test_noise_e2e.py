@@ -180,6 +180,7 @@ def test_ci_outputs_and_the_report_show_severity_and_noise(tmp_path: Path) -> No
                     "--junit", str(junit))  # fmt: skip
     assert gated.returncode == 1
     assert "missing         $.profile.nickname  x40" in gated.stdout
+    assert "  note: noise evidence from run(s) n; " in gated.stdout
     assert "value_changed   $.request_id  x30  (noise: 100% of 30 sent twice)" in gated.stdout
     table = md.read_text()
     assert "| `GET /api/users/{id}` | **FAIL** | high |" in table

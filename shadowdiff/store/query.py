@@ -90,14 +90,17 @@ def severe_counts(db: Database, run_id: int, severity: str) -> dict[str, int]:
 
 
 def exchanges_with(db: Database, run_id: int, endpoint: str, pairs: list[tuple[str, str]]) -> int:
-    """The exchanges of an endpoint with a difference at one of these (field, kind) pairs."""
+    """The exchanges of an endpoint with a difference at one of these (field, kind) pairs
+    (held in a temporary table: an endpoint may have more fields than SQL parameters)."""
     if not pairs:
         return 0
-    values = ", ".join("(?, ?)" for _ in pairs)
-    sql = f"""SELECT count(DISTINCT exchange_id) FROM differences
-              WHERE run_id = ? AND endpoint = ? AND (field, kind) IN (VALUES {values})"""
-    flat = [value for pair in pairs for value in pair]
-    return int(db.execute(sql, [run_id, endpoint, *flat]).fetchone()[0])
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS chosen_fields (field TEXT, kind TEXT)")
+    db.execute("DELETE FROM temp.chosen_fields")
+    db.conn.executemany("INSERT INTO temp.chosen_fields VALUES (?, ?)", pairs)
+    sql = """SELECT count(DISTINCT d.exchange_id) FROM differences d
+             JOIN temp.chosen_fields c ON c.field = d.field AND c.kind = d.kind
+             WHERE d.run_id = ? AND d.endpoint = ?"""
+    return int(db.execute(sql, [run_id, endpoint]).fetchone()[0])
 
 
 def error_reasons(db: Database, run_id: int) -> dict[str, list[dict[str, Any]]]:
