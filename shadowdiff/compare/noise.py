@@ -34,6 +34,7 @@ from shadowdiff.compare.verdict import compare_responses
 from shadowdiff.exchange import Response
 from shadowdiff.rules.model import NOISE_ABSOLUTE, NOISE_RELATIVE, EndpointRule
 
+MAX_FIELDS = 100_000  # (endpoint, source, field, kind) kept per run: a few MB at most
 KEY_NAMES = ("id", "uuid", "key", "code", "name", "sku", "slug")
 
 
@@ -81,12 +82,9 @@ class NoiseEvidence:
         for (path, kind), seen in self_differences(first, second, rule).items():
             if (known := self.fields.get((endpoint, source, path, kind))) is not None:
                 known.add(seen)
-            else:
+            elif len(self.fields) < MAX_FIELDS:  # bounded, however long a tee runs
                 self.fields[endpoint, source, path, kind] = seen
 
-    def clear(self) -> None:
-        self.sampled.clear()
-        self.fields.clear()
 
 
 def self_differences(
