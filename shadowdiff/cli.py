@@ -299,7 +299,12 @@ def replay(
     """Replay recorded traffic (.gor, .gor.gz) against --target, compare, store a run.
 
     FILE|N% replays at the recorded pace times N% (FILE|200%: twice as fast); without it,
-    as fast as the targets answer."""
+    as fast as the targets answer.
+
+    With --from URL --group G, this process is one worker of a pool reading a Redis stream:
+    all workers store into one run, named G unless --run is given (a run of that name must
+    be this pool's and still running). With --from URL --segment NAME, it replays that
+    recorded range of the stream."""
     paths, speed = recording_speed(files)
     settings = replace(settings, workers=workers)
     traffic = replace(traffic, speed=speed, loop=loop)
@@ -520,7 +525,9 @@ def record(
     count: int | None,
     stats_path: Path | None,
 ) -> None:
-    """Capture requests and origin responses passively (dumpcap) into a .gor file."""
+    """Capture requests and origin responses passively (dumpcap) into a .gor file, or
+    publish them to a Redis stream (--to; exit 3 if Redis refuses them: what was not sent is
+    counted)."""
     from shadowdiff.capture.session import RecordSettings
     from shadowdiff.capture.session import record as record_traffic
 

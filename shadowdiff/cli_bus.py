@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shadowdiff.bus.url import BusUrl, parse_bus_url
-from shadowdiff.errors import InputError
+from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.traffic.outputs import RecordOutput
 from shadowdiff.traffic.rates import speed_of, split_rate
@@ -34,9 +34,9 @@ def bus_url(flag: str) -> Callable[[click.Context, click.Parameter, str | None],
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True, metavar="FILE[|N%]...")
 @click.option(
-    "--to", "to", required=True, callback=bus_url("--to"),
+    "--to", "to", required=True, callback=bus_url("--to"), metavar="URL",
     help="The stream: redis://HOST:PORT/DB?stream=NAME[&maxlen=N].",
 )  # fmt: skip
 @click.option(
@@ -51,20 +51,23 @@ def publish(files: tuple[str, ...], to: BusUrl, buffer: int, stats_path: Path | 
     """Publish recordings (.gor) to a Redis stream, one entry per exchange.
 
     FILE|N% publishes at the recorded pace times N%, like a capture host (an exchange that
-    finds the buffer full is dropped and counted); without it, as fast as Redis takes them."""
+    finds the buffer full is dropped and counted); without it, as fast as Redis takes them.
+    Exits 3 when Redis refuses the entries (what was not sent is counted)."""
     from shadowdiff.bus.files import publish_files
 
     started = time.monotonic()
-    stats, problems = publish_files(files, to, buffer)
+    stats, problems, failure = publish_files(files, to, buffer)
     if stats_path is not None:
         stats_path.write_text(json.dumps(stats.as_json()), encoding="utf-8")
     click.echo(stats.summary(to) + f" in {time.monotonic() - started:.1f} s")
     if problems:
         click.echo(f"{problems} unreadable record(s) skipped (see the warnings above)", err=True)
+    if failure is not None:
+        raise EnvironmentProblem(failure)
 
 
 bus_option = click.option(
-    "--bus", "url", required=True, envvar=BUS_ENV, callback=bus_url("--bus"),
+    "--bus", "url", required=True, envvar=BUS_ENV, callback=bus_url("--bus"), metavar="URL",
     help=f"The stream: redis://HOST:PORT/DB?stream=NAME (or ${BUS_ENV}).",
 )  # fmt: skip
 
@@ -74,7 +77,7 @@ def segment() -> None:
     """Recording segments: named ranges of a stream, replayable any time, many times."""
 
 
-@segment.command("start")
+@segment.command("start", short_help="Start a segment: entries published from now on.")
 @click.argument("name")
 @bus_option
 def segment_start(name: str, url: BusUrl) -> None:
@@ -85,7 +88,7 @@ def segment_start(name: str, url: BusUrl) -> None:
     click.echo(f"segment {name} started after entry {seg.start_after} of {url}")
 
 
-@segment.command("stop")
+@segment.command("stop", short_help="Stop a segment.")
 @click.argument("name")
 @bus_option
 def segment_stop(name: str, url: BusUrl) -> None:
@@ -96,7 +99,7 @@ def segment_stop(name: str, url: BusUrl) -> None:
     click.echo(f"segment {name} stopped: {seg.describe()}")
 
 
-@segment.command("list")
+@segment.command("list", short_help="The segments: entries, times, span, intact?")
 @bus_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per segment, a list.")
 def segment_list(url: BusUrl, as_json: bool) -> None:
@@ -113,7 +116,7 @@ def segment_list(url: BusUrl, as_json: bool) -> None:
         click.echo(f"no segments on {url}", err=True)
 
 
-@segment.command("export")
+@segment.command("export", short_help="Write a segment to a .gor file.")
 @click.argument("name")
 @bus_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
@@ -155,7 +158,8 @@ def bus_source_options(command: Callable[..., None]) -> Any:
                      help="Replay from a Redis stream, redis://HOST:PORT/DB?stream=NAME "
                      "(|N% with --segment: at the recorded pace times N%)."),
         click.option("--group", default=None,
-                     help="With --from: the consumer group whose workers share the work."),
+                     help="With --from: the consumer group whose workers share the work; "
+                     "they all store into one run, named after the group unless --run."),
         click.option("--consumer", default=None,
                      help="With --group: this worker's name (default HOST-PID)."),
         click.option("--segment", "segment_name", default=None,
@@ -285,13 +289,13 @@ def record_to_bus(
 ) -> None:
     """`record --to`: capture, publish each exchange as it completes, count what Redis
     did not take."""
-    from shadowdiff.bus.client import check_reachable, sync_client
+    from shadowdiff.bus.client import check_bus, sync_client
     from shadowdiff.bus.publish import BusWriter
     from shadowdiff.capture.session import record as record_traffic
 
     client = sync_client(to)
     try:
-        check_reachable(client, to, "--to")
+        check_bus(client, to, "--to")
     finally:
         client.close()
     writer = BusWriter(to)
@@ -302,3 +306,5 @@ def record_to_bus(
     click.echo(f"recorded {stats.exchanges} exchanges to {to}")
     click.echo(stats.summary(), err=True)
     click.echo(writer.stats.summary(to), err=True)
+    if writer.publisher.failure is not None:
+        raise EnvironmentProblem(writer.publisher.failure)

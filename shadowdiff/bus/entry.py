@@ -3,11 +3,15 @@
 The field `gor` holds the request record, then the recorded response record when there is
 one, each `meta line \\n payload SEPARATOR`: exactly the bytes `record -o` writes, so that
 `segment export` concatenates entries into a .gor file that is byte for byte a recording.
+The field `uid` (`<publisher uuid>:<sequence number>`) names the exchange: a batch sent
+again after its reply was lost (the connection broke) puts the same exchange in the stream
+under new entry ids, with the same uid, and the run stores each uid once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from shadowdiff.exchange import Exchange
 from shadowdiff.gorfile import REQUEST, RESPONSE, GorProblem, GorRecord, RecordSplitter
@@ -16,7 +20,33 @@ from shadowdiff.traffic.gorproto import baseline_record, request_record
 from shadowdiff.traffic.pairing import TrafficStats, pair_records
 
 FIELD = b"gor"
+UID = b"uid"
 PENDING_LIMIT = 10_000  # requests waiting for their response while grouping a file
+
+
+@dataclass(frozen=True, slots=True)
+class BusEntry:
+    """A stream entry as read: its id, its records (None: deleted or trimmed away), the
+    uid its publisher gave it (its entry id when it has none), and whether it was claimed
+    from another consumer (XAUTOCLAIM) rather than delivered."""
+
+    id: str
+    data: bytes | None
+    uid: str
+    claimed: bool = False
+
+
+def read_entry(entry_id: object, fields: object, claimed: bool = False) -> BusEntry:
+    """An entry from its id and fields as Redis replies them (fields None: deleted)."""
+    name = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    found: Mapping[object, object] = fields if isinstance(fields, Mapping) else {}
+    data, uid = found.get(FIELD), found.get(UID)
+    return BusEntry(
+        name,
+        data if isinstance(data, bytes) else None,
+        uid.decode(errors="replace") if isinstance(uid, bytes) and uid else name,
+        claimed,
+    )
 
 
 def entry_bytes(records: Sequence[GorRecord]) -> bytes:

@@ -1,7 +1,8 @@
 """`shadowdiff publish FILE[|N%]...`: recordings onto the stream, one entry per exchange,
 the records' bytes unchanged. Without a speed, Redis sets the pace (the publisher's buffer
 waits for room); with `|N%`, the recorded pace times N%, like a capture host: what finds
-the buffer full is dropped and counted, as live capture would."""
+the buffer full is dropped and counted, as live capture would. When Redis refuses the
+entries (an error reply), publishing stops: what is left is counted as refused."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from shadowdiff.traffic.rates import Pacer, speed_of, split_rate
 log = logging.getLogger(__name__)
 
 
-def publish_files(files: Iterable[str], url: BusUrl, buffer: int) -> tuple[PublishStats, int]:
-    """Publish recordings; the publisher's counts and how many records were unreadable."""
+def publish_files(
+    files: Iterable[str], url: BusUrl, buffer: int
+) -> tuple[PublishStats, int, str | None]:
+    """Publish recordings; the publisher's counts, how many records were unreadable, and
+    why Redis refused the entries (None: it took them)."""
     paths, speed = _paths_and_speed(files)
     for path in paths:
         check_gor(path)
@@ -38,7 +42,7 @@ def publish_files(files: Iterable[str], url: BusUrl, buffer: int) -> tuple[Publi
         _publish(merge_gor(paths, on_problem), publisher, speed)
     finally:
         stats = publisher.close(timeout=5.0 if speed is not None else 30.0)
-    return stats, problems
+    return stats, problems, publisher.failure
 
 
 def _publish(records: Iterable[GorRecord], publisher: Publisher, speed: float | None) -> None:
@@ -50,7 +54,7 @@ def _publish(records: Iterable[GorRecord], publisher: Publisher, speed: float | 
             publisher.put(data)
             continue
         wait = start + pacer.due(group[0].timestamp) - time.monotonic()
-        if wait > 0:
+        if wait > 0 and publisher.failure is None:  # once failed: counted, not paced
             time.sleep(wait)
         publisher.send(data)
 

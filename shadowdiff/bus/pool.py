@@ -1,8 +1,11 @@
 """`replay --from redis://... --group G --consumer C`: one worker of a pool, end to end.
 
-Checks Redis and the target (exit 3 when either does not answer), joins the run (named
-`--run`, default the group's name: every worker of the group lands in one run), replays
-until stopped (worker.py), leaves the run (the last worker closes it: runs.py).
+Checks Redis and the target (exit 3 when either does not answer) and the stream's key (a
+stream or nothing: exit 2 if not), joins the run (named `--run`, default the group's name:
+every worker of the group lands in one run; runs.py refuses a run that is not this pool's
+or is closed), replays until stopped (worker.py), leaves the run (the last worker alive
+closes it). Its SQLite work runs in a thread of its own (storethread.py). A worker that
+gave up (Redis refused it, the store kept failing) leaves the run `failed` and exits 3.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ import os
 import socket
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import redis
 
-from shadowdiff.bus.client import DOWN, async_client, check_reachable, sync_client
+from shadowdiff.bus.client import async_client, check_bus, sync_client, text
 from shadowdiff.bus.consume import GroupReader
 from shadowdiff.bus.runs import join_run, leave_run
+from shadowdiff.bus.storethread import StoreThread
 from shadowdiff.bus.worker import PoolWorker, WorkerConfig
-from shadowdiff.errors import InputError
+from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.replay.progress import ReplayProgress
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import (
@@ -72,48 +75,77 @@ def run_pool_worker(
     refuse_traffic_flags(traffic)
     client = sync_client(config.url)
     try:
-        check_reachable(client, config.url, "--from")
+        check_bus(client, config.url, "--from")
     finally:
         client.close()
     check_targets(settings)
     name = run_name or config.group
-    db = open_store(db_path)
     row = run_row(
         "replay", [str(config.url)], settings, rules, group=config.group, bus=str(config.url)
     )
-    run_id = join_run(db, name, row, config.consumer)
-    writer = RunWriter(db, name, {}, joining=run_id, redaction=redaction_for(db_path, rules))
-    worker: PoolWorker | None = None
+    store = StoreThread()
+    try:
+        writer = store.call(_joined, db_path, name, row, config.consumer, rules)
+        try:
+            status, worker = _replay(config, writer, store, settings, rules, traffic, show_progress)
+        finally:
+            store.call(writer.db.close)
+    finally:
+        store.close()
+    if worker.failure is not None:
+        raise EnvironmentProblem(f"worker {config.consumer}: {worker.failure}")
+    return SessionOutcome(
+        name, status, dict(+worker.state.verdicts), TrafficStats(), worker.state.problems
+    )
+
+
+def _joined(
+    db_path: Path, name: str, row: dict[str, object], consumer: str, rules: RuleSet
+) -> RunWriter:
+    """(Store thread.) The store opened, the run joined, a writer into it."""
+    db = open_store(db_path)
+    try:
+        run_id = join_run(db, name, row, consumer)
+    except BaseException:
+        db.close()
+        raise
+    return RunWriter(db, name, {}, joining=run_id, redaction=redaction_for(db_path, rules))
+
+
+def _replay(
+    config: WorkerConfig,
+    writer: RunWriter,
+    store: StoreThread,
+    settings: ReplaySettings,
+    rules: RuleSet,
+    traffic: TrafficOptions,
+    show_progress: bool,
+) -> tuple[str, PoolWorker]:
+    """Work until stopped, then leave the run (closing it if this worker is the last)."""
+    reader = GroupReader(
+        async_client(config.url), config.url, config.group, config.consumer,
+        config.claim_idle, count=2 * settings.concurrency,
+    )  # fmt: skip
+    worker = PoolWorker(config, reader, writer, store, settings, rules)
     status = "failed"
     try:
         with ReplayProgress(show_progress) as progress:
-            status, worker = asyncio.run(
-                _work(config, writer, settings, rules, traffic.exit_after, progress)
-            )
+            worker.on_verdict = progress.record
+            status = asyncio.run(_work(worker, traffic.exit_after))
     finally:
+        if worker.failure is not None:
+            status = "failed"
         counts = _counts(worker, writer)
-        leave_run(db, run_id, config.consumer, status, counts, live_consumers(config))
-    verdicts = dict(worker.state.verdicts) if worker else {}
-    problems = worker.state.problems if worker else 0
-    return SessionOutcome(name, status, verdicts, TrafficStats(), problems)
+        store.call(
+            leave_run, writer.db, writer.run_id, config.consumer, status, counts,
+            lambda: consumer_idle(config),
+        )  # fmt: skip
+    return status, worker
 
 
-async def _work(
-    config: WorkerConfig,
-    writer: RunWriter,
-    settings: ReplaySettings,
-    rules: RuleSet,
-    exit_after: float | None,
-    progress: ReplayProgress,
-) -> tuple[str, PoolWorker]:
+async def _work(worker: PoolWorker, exit_after: float | None) -> str:
     """Run the worker; the first Ctrl-C or SIGTERM stops reading (what is in flight is
     stored and acknowledged), a second abandons the requests in flight."""
-    client = async_client(config.url)
-    reader = GroupReader(
-        client, config.url, config.group, config.consumer, config.claim_idle,
-        count=2 * settings.concurrency,
-    )  # fmt: skip
-    worker = PoolWorker(config, reader, writer, settings, rules, progress.record)
     stop, task = asyncio.Event(), asyncio.current_task()
     timer = (
         None if exit_after is None else asyncio.get_running_loop().call_later(exit_after, stop.set)
@@ -131,39 +163,33 @@ async def _work(
     try:
         await worker.run(stop)
     except asyncio.CancelledError:
-        return "interrupted", worker
+        return "interrupted"
     finally:
         remove_signals(handled)
         if timer is not None:
             timer.cancel()
-        await client.aclose()
-    return ("interrupted" if interrupted else "finished"), worker
+        await worker.reader.client.aclose()
+    return "interrupted" if interrupted else "finished"
 
 
-def live_consumers(config: WorkerConfig) -> set[str] | None:
-    """The group's consumers that talked to Redis within --claim-idle (a consumer silent
-    for longer has had its entries claimed by the others: it is gone); None if Redis does
-    not answer."""
+def consumer_idle(config: WorkerConfig) -> dict[str, float] | None:
+    """How long (seconds) Redis has not heard from each consumer of the group; None if
+    Redis does not answer."""
     client = sync_client(config.url)
     try:
-        listed: Any = client.xinfo_consumers(config.url.stream, config.group)
-    except (*DOWN, redis.ResponseError):
+        listed: object = client.xinfo_consumers(config.url.stream, config.group)
+    except redis.RedisError:
         return None
     finally:
         client.close()
-    limit = config.claim_idle * 1000
-    return {_text(c["name"]) for c in listed if int(c["idle"]) < limit}
+    if not isinstance(listed, list):
+        return None
+    return {text(c["name"]): int(c["idle"]) / 1000 for c in listed if isinstance(c, dict)}
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _counts(worker: PoolWorker | None, writer: RunWriter) -> dict[str, int]:
-    if worker is None:
-        return {}
+def _counts(worker: PoolWorker, writer: RunWriter) -> dict[str, int]:
+    """This worker's traffic counts (the run's are the sum of its workers')."""
     counts: Counter[str] = Counter(worker.state.counts)
-    counts["reclaimed"] = worker.reader.reclaimed
     counts["duplicates"] += writer.duplicates
-    counts["exchanges"] = worker.state.verdicts.total() - writer.duplicates
+    counts["exchanges"] = worker.state.verdicts.total()
     return dict(counts)

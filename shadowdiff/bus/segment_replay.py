@@ -8,8 +8,10 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from shadowdiff.bus.client import check_reachable, sync_client
-from shadowdiff.bus.segments import replayable, segment_entries, segment_exchanges
+import redis
+
+from shadowdiff.bus.client import check_bus, refused, sync_client
+from shadowdiff.bus.segments import replayable, segment_entries, segment_exchanges, segments_key
 from shadowdiff.bus.url import BusUrl
 from shadowdiff.exchange import Exchange
 from shadowdiff.gorfile import GorProblem
@@ -41,8 +43,11 @@ def run_segment_replay(
 ) -> SessionOutcome:
     client = sync_client(url)
     try:
-        check_reachable(client, url, "--from")
-        seg = replayable(client, url, name)
+        check_bus(client, url, "--from", (segments_key(url.stream), "hash"))
+        try:
+            seg = replayable(client, url, name)
+        except redis.RedisError as exc:
+            raise refused(url, "--from", exc) from None
         targets = target_settings(settings, traffic)
         for each, _ in targets:
             check_targets(each)

@@ -9,12 +9,18 @@ group: the same segment replays again and again, each time a run of its own).
 
 Trimming (MAXLEN ~ N) removes the oldest entries: a segment whose first entry is no longer
 in the stream says so (`list`: trimmed), and `replay --segment` and `export` refuse it with
-one line, instead of replaying part of it silently.
+one line, instead of replaying part of it silently. An exchange its publisher sent twice
+(under two entry ids, one uid) is replayed and exported once.
+
+The keys are checked first (the stream a stream, the segments a hash: exit 2 if not), and
+any error reply of Redis is one line and exit 3. A segment whose stored value is not a
+segment is skipped by `list` (one warning line) and refused by the commands naming it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,8 +31,8 @@ from typing import Any, TypeVar
 
 import redis
 
-from shadowdiff.bus.client import check_reachable, sync_client
-from shadowdiff.bus.entry import FIELD, entry_exchange, entry_records
+from shadowdiff.bus.client import check_bus, refused, sync_client, text
+from shadowdiff.bus.entry import BusEntry, entry_exchange, entry_records, read_entry
 from shadowdiff.bus.url import BusUrl
 from shadowdiff.errors import InputError
 from shadowdiff.exchange import Exchange
@@ -35,6 +41,7 @@ from shadowdiff.gorfile import GorProblem, GorWriter
 T = TypeVar("T")
 PAGE = 500
 NAME_LIMIT = 200
+log = logging.getLogger(__name__)
 
 
 def segments_key(stream: str) -> str:
@@ -89,37 +96,54 @@ class Segment:
         )
 
 
-def with_client(url: BusUrl, call: Callable[[redis.Redis], T]) -> T:
+def with_client(url: BusUrl, call: Callable[[redis.Redis], T], flag: str = "--bus") -> T:
+    """`call` with a client of a checked bus; a Redis error is one line (exit 3)."""
     client = sync_client(url)
     try:
-        check_reachable(client, url, "--bus")
+        check_bus(client, url, flag, (segments_key(url.stream), "hash"))
         return call(client)
+    except redis.RedisError as exc:
+        raise refused(url, flag, exc) from None
     finally:
         client.close()
 
 
 def last_entry_id(client: redis.Redis, stream: str) -> str:
     """The id of the stream's last entry ("0-0" for an empty or absent stream)."""
-    newest: Any = client.xrevrange(stream, count=1)
-    return _text(newest[0][0]) if newest else "0-0"
+    newest = _entries_of(client.xrevrange(stream, count=1))
+    return newest[0].id if newest else "0-0"
 
 
 def first_entry_id(client: redis.Redis, stream: str) -> str | None:
-    oldest: Any = client.xrange(stream, count=1)
-    return _text(oldest[0][0]) if oldest else None
+    oldest = _entries_of(client.xrange(stream, count=1))
+    return oldest[0].id if oldest else None
 
 
-def scan_range(
-    client: redis.Redis, stream: str, after: str, until: str
-) -> Iterator[tuple[str, bytes | None]]:
+def scan_range(client: redis.Redis, stream: str, after: str, until: str) -> Iterator[BusEntry]:
     """The entries with ids in (after, until], in pages."""
     while True:
-        page: Any = client.xrange(stream, min=f"({after}", max=until, count=PAGE)
-        for entry_id, fields in page:
-            after = _text(entry_id)
-            yield after, (fields or {}).get(FIELD)
+        page = _entries_of(client.xrange(stream, min=f"({after}", max=until, count=PAGE))
+        for entry in page:
+            after = entry.id
+            yield entry
         if len(page) < PAGE:
             return
+
+
+def _entries_of(reply: object) -> list[BusEntry]:
+    """XRANGE's reply: (id, fields) pairs."""
+    if not isinstance(reply, list):
+        return []
+    return [read_entry(entry_id, fields) for entry_id, fields in reply]
+
+
+def distinct(entries: Iterable[BusEntry]) -> Iterator[BusEntry]:
+    """The entries without a second copy of an exchange (same uid: sent twice)."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.uid not in seen:
+            seen.add(entry.uid)
+            yield entry
 
 
 def start_segment(client: redis.Redis, url: BusUrl, name: str) -> Segment:
@@ -143,24 +167,46 @@ def stop_segment(client: redis.Redis, url: BusUrl, name: str) -> Segment:
 
 
 def measured(client: redis.Redis, url: BusUrl, seg: Segment) -> Segment:
-    """The segment with its entries counted, first and last (up to now if recording)."""
+    """The segment with its entries counted (each exchange once), first and last (up to
+    now if recording)."""
     until = seg.stop_at or "+"
     first = last = None
     count = 0
-    for entry_id, _ in scan_range(client, url.stream, seg.start_after, until):
-        first, last, count = first or entry_id, entry_id, count + 1
+    for entry in distinct(scan_range(client, url.stream, seg.start_after, until)):
+        first, last, count = first or entry.id, entry.id, count + 1
     return replace(seg, first_id=first, last_id=last, count=count)
 
 
 def load_segment(
     client: redis.Redis, url: BusUrl, name: str, must_exist: bool = True
 ) -> Segment | None:
-    raw: Any = client.hget(segments_key(url.stream), name)
+    raw: object = client.hget(segments_key(url.stream), name)
     if raw is None:
         if must_exist:
             raise InputError(f"segment {name}: no such segment on {url}")
         return None
-    return with_intact(client, url, Segment(**json.loads(raw)))
+    seg = parse_segment(raw)
+    if isinstance(seg, str):
+        raise InputError(f"segment {name}: {seg} (in {segments_key(url.stream)} on {url})")
+    return with_intact(client, url, seg)
+
+
+def parse_segment(raw: object) -> Segment | str:
+    """A stored segment, or why the stored value is not one."""
+    try:
+        data = json.loads(raw if isinstance(raw, bytes | str) else b"")
+        seg = Segment(**data) if isinstance(data, dict) else None
+    except (ValueError, TypeError) as exc:
+        return f"not a segment ({type(exc).__name__}: {str(exc)[:100]})"
+    if seg is None:
+        return "not a segment (not a JSON object)"
+    if not all(isinstance(value, str) for value in (seg.name, seg.start_after, seg.host)):
+        return "not a segment (its name, start or host is not text)"
+    try:
+        id_key(seg.start_after)
+    except ValueError:
+        return f"not a segment (its start {seg.start_after!r} is not an entry id)"
+    return seg
 
 
 def with_intact(client: redis.Redis, url: BusUrl, seg: Segment) -> Segment:
@@ -170,10 +216,13 @@ def with_intact(client: redis.Redis, url: BusUrl, seg: Segment) -> Segment:
 
 
 def list_segments(client: redis.Redis, url: BusUrl) -> list[Segment]:
-    stored: Any = client.hgetall(segments_key(url.stream))
+    stored: object = client.hgetall(segments_key(url.stream))
     listed = []
-    for raw in stored.values():
-        seg = Segment(**json.loads(raw))
+    for name, raw in stored.items() if isinstance(stored, dict) else []:
+        seg = parse_segment(raw)
+        if isinstance(seg, str):
+            log.warning("segment %s: %s (skipped)", text(name), seg)
+            continue
         if seg.stop_at is None:
             seg = measured(client, url, seg)
         listed.append(with_intact(client, url, seg))
@@ -195,38 +244,43 @@ def replayable(client: redis.Redis, url: BusUrl, name: str) -> Segment:
     return seg
 
 
-def segment_entries(
-    client: redis.Redis, url: BusUrl, seg: Segment
-) -> Iterator[tuple[str, bytes | None]]:
+def segment_entries(client: redis.Redis, url: BusUrl, seg: Segment) -> Iterator[BusEntry]:
+    """The segment's entries, each exchange once; a Redis error is one line (exit 3)."""
     assert seg.stop_at is not None
-    return scan_range(client, url.stream, seg.start_after, seg.stop_at)
+    try:
+        yield from distinct(scan_range(client, url.stream, seg.start_after, seg.stop_at))
+    except redis.RedisError as exc:
+        raise refused(url, "--from", exc) from None
 
 
 def segment_exchanges(
-    entries: Iterable[tuple[str, bytes | None]],
-    url: BusUrl,
-    on_problem: Callable[[GorProblem], None],
+    entries: Iterable[BusEntry], url: BusUrl, on_problem: Callable[[GorProblem], None]
 ) -> Iterator[Exchange]:
-    for entry_id, data in entries:
-        where = f"{url} entry {entry_id}"
-        if data is None:
-            on_problem(GorProblem(str(url), 0, f"entry {entry_id}: deleted"))
+    """The entries' exchanges; a deleted or unreadable entry is a problem, skipped."""
+    for entry in entries:
+        if entry.data is None:
+            on_problem(GorProblem(str(url), 0, f"entry {entry.id}: deleted"))
             continue
         try:
-            yield entry_exchange(data, where)
+            yield entry_exchange(entry.data, f"{url} entry {entry.id}")
         except ValueError as exc:
             on_problem(GorProblem(str(url), 0, str(exc)))
 
 
 def export_segment(client: redis.Redis, url: BusUrl, name: str, output: Path) -> int:
-    """Write the segment's records to a .gor file (in place only once complete)."""
+    """Write the segment's records to a .gor file (in place only once complete); an entry
+    that does not hold .gor records is one line (exit 2), and no file is written."""
     seg = replayable(client, url, name)
     count = 0
     with GorWriter(output, atomic=True) as writer:
-        for entry_id, data in segment_entries(client, url, seg):
-            if data is None:
+        for entry in segment_entries(client, url, seg):
+            if entry.data is None:
                 continue
-            for record in entry_records(data, f"{url} entry {entry_id}"):
+            try:
+                records = entry_records(entry.data, f"{url} entry {entry.id}")
+            except ValueError as exc:
+                raise InputError(f"segment {name}: {exc}; nothing exported") from None
+            for record in records:
                 writer.write(record)
             count += 1
     return count
@@ -241,7 +295,3 @@ def _dump(seg: Segment) -> str:
     data = asdict(seg)
     del data["intact"]
     return json.dumps(data)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

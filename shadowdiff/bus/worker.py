@@ -2,21 +2,26 @@
 
 Exactly once, end to end:
 - the group hands each entry to one worker; a worker that dies leaves its entries pending,
-  and the others claim them after `--claim-idle` seconds (consume.py);
-- a result is stored with its stream entry id (`bus_entries`, in the same transaction as
-  the exchange), and an entry is acknowledged (XACK) only after that transaction commits;
-- an entry whose id the run already holds (its worker stored it, then died before the
-  XACK; or a slow replay was claimed by another worker) is acknowledged without being
-  stored again; two workers racing to store one entry are settled by the flush: the
-  second finds it stored and drops its copy (store/writer.py).
+  and the others claim them after `--claim-idle` seconds (consume.py). A worker resets
+  the idle time of every entry it holds (read, not yet acknowledged) every claim_idle/3
+  seconds, so an entry waiting in a busy worker's queue is not claimed;
+- a result is stored with its entry's uid (the publisher's name for the exchange, the
+  same when a batch was sent twice) and entry id (`bus_entries`, in the same transaction
+  as the exchange), and an entry is acknowledged (XACK) only after that transaction commits;
+- an entry whose uid the run already holds (its worker stored it, then died before the
+  XACK; or a slow replay was claimed by another worker; or its publisher sent it twice)
+  is acknowledged without being stored again; two workers racing to store one entry are
+  settled by the flush: the second finds it stored and drops its copy (store/writer.py).
 So a killed worker costs at most a second replay of its unacknowledged entries, never a
-lost or doubled exchange in the run. `--claim-idle` must exceed the time a replay can take
-(the `--timeout`), or slow entries are replayed twice (still stored once).
+lost or doubled exchange in the run. An entry trimmed away (MAXLEN) before it was replayed
+is a problem of the run (`gate` shows it) and counted (`trimmed`).
 
-All workers of a run share its SQLite file (runs.py). The worker stops at Ctrl-C or
-SIGTERM (in-flight exchanges finish and are stored and acknowledged; queued ones stay
-pending for the others), after `--exit-after`, or with `--idle-exit S` once nothing came
-for S seconds and the group has nothing pending.
+All workers of a run share its SQLite file (runs.py); a worker's SQLite work runs in its
+store thread (storethread.py), never in the event loop. A commit that fails is logged and
+tried again; one that keeps failing for FAIL_AFTER seconds ends the worker (`failure`).
+The worker stops at Ctrl-C or SIGTERM (in-flight exchanges finish and are stored and
+acknowledged; queued ones stay pending for the others), after `--exit-after`, or with
+`--idle-exit S` once nothing came for S seconds and the group has nothing pending.
 """
 
 from __future__ import annotations
@@ -24,23 +29,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shadowdiff.bus.consume import Entry, GroupReader
-from shadowdiff.bus.entry import entry_exchange
-from shadowdiff.bus.runs import mark_seen
+from shadowdiff.bus.client import reason
+from shadowdiff.bus.consume import GroupReader
+from shadowdiff.bus.entry import BusEntry, entry_exchange
+from shadowdiff.bus.runs import SEEN_EVERY, mark_seen
+from shadowdiff.bus.storethread import StoreThread
 from shadowdiff.bus.url import BusUrl
-from shadowdiff.exchange import Exchange
+from shadowdiff.errors import ShadowdiffError
 from shadowdiff.gorfile import GorProblem
 from shadowdiff.replay.runner import Distributor, Output, Producer, ReplaySettings, replay_from
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter
 
 FLUSH_EVERY = 0.2  # seconds between two commits (and the acknowledgements after them)
-SEEN_EVERY = 5.0
+FAIL_AFTER = 60.0  # seconds of failing commits after which the worker gives up
 LAST_ACK = 30.0  # seconds the last acknowledgements wait for Redis at the end
 log = logging.getLogger(__name__)
 
@@ -58,11 +66,14 @@ class WorkerConfig:
 class WorkerState:
     """What a worker holds between reading an entry and acknowledging it, and its counts."""
 
-    in_flight: dict[str, Exchange] = field(default_factory=dict)  # read, not yet replayed
-    entry_of: dict[int, str] = field(default_factory=dict)  # id(exchange) -> entry id
-    stored: list[str] = field(default_factory=list)  # added to the writer, not yet acked
+    held: set[str] = field(default_factory=set)  # read, not yet acknowledged (entry ids)
+    entry_of: dict[int, BusEntry] = field(default_factory=dict)  # id(exchange) -> its entry
+    results: list[tuple[ExchangeResult, BusEntry]] = field(default_factory=list)  # to store
+    unstored: dict[str, str] = field(default_factory=dict)  # handed to the writer: id -> verdict
+    uids: set[str] = field(default_factory=set)  # of the entries replayed, not yet committed
+    problems_due: list[GorProblem] = field(default_factory=list)  # to store
     to_ack: list[str] = field(default_factory=list)  # committed (or nothing to store)
-    verdicts: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)  # of the results stored
     counts: Counter[str] = field(default_factory=Counter)
     problems: int = 0
 
@@ -73,24 +84,27 @@ class PoolWorker:
         config: WorkerConfig,
         reader: GroupReader,
         writer: RunWriter,
+        store: StoreThread,
         settings: ReplaySettings,
         rules: RuleSet,
         on_verdict: Callable[[str], None] = lambda verdict: None,
     ) -> None:
-        self.config, self.reader, self.writer = config, reader, writer
+        self.config, self.reader, self.writer, self.store = config, reader, writer, store
         self.settings, self.rules, self.on_verdict = settings, rules, on_verdict
         self.state = WorkerState()
+        self.failure: str | None = None  # why the worker gave up (its commits kept failing)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Replay entries until `stop` or idle; store and acknowledge everything replayed."""
         await self.reader.retrying(self.reader.ensure_group, stop)
-        committer = asyncio.create_task(self._commit_loop(stop))
+        done = asyncio.Event()
+        committer = asyncio.create_task(self._commit_loop(stop, done))
         try:
             output = Output(self.settings, self._sink)
             queue = 2 * self.settings.concurrency
             await replay_from(self._produce(stop), [output], self.rules, stop, queue)
         finally:
-            committer.cancel()
+            done.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await committer
             await self._last_commit()
@@ -104,70 +118,109 @@ class PoolWorker:
                     return
                 if entries:
                     last_entry = time.monotonic()
-                    for entry in entries:
-                        await self._hand(entry, distributor)
+                    await self._hand_all(entries, distributor)
                 elif await self._idle_done(time.monotonic() - last_entry, stop):
                     return
 
         return produce
 
-    async def _hand(self, entry: Entry, distributor: Distributor) -> None:
-        entry_id, data = entry
+    async def _hand_all(self, entries: list[BusEntry], distributor: Distributor) -> None:
+        """Hand the new entries to the replay; the ones already held here (claimed back,
+        or its acknowledgement in flight) are skipped, the ones the run holds acknowledged."""
         state = self.state
-        state.counts["entries"] += 1
-        if entry_id in state.in_flight or entry_id in state.stored:
-            return  # claimed back from ourselves while still replaying it
-        if data is None or self._already_stored(entry_id):
-            state.counts["duplicates" if data is not None else "deleted"] += 1
-            state.to_ack.append(entry_id)
-            return
+        fresh = []
+        for entry in entries:
+            state.counts["entries"] += 1
+            if entry.id in state.held:
+                continue
+            state.held.add(entry.id)
+            state.counts["reclaimed"] += entry.claimed
+            fresh.append(entry)
+        uids = [entry.uid for entry in fresh if entry.data is not None]
+        stored = await self.store.run(self.writer.stored_uids, uids) if uids else set()
+        for entry in fresh:
+            if entry.data is None:
+                self._trimmed(entry)
+            elif entry.uid in stored or entry.uid in state.uids:
+                state.counts["duplicates"] += 1
+                state.to_ack.append(entry.id)
+            else:
+                await self._hand(entry, entry.data, distributor)
+
+    async def _hand(self, entry: BusEntry, data: bytes, distributor: Distributor) -> None:
         try:
-            exchange = entry_exchange(data, f"{self.config.url} entry {entry_id}")
+            exchange = entry_exchange(data, f"{self.config.url} entry {entry.id}")
         except ValueError as exc:
-            self._unreadable(entry_id, str(exc))
+            self._problem(entry, "unreadable", f"{exc} (skipped)")
             return
-        state.in_flight[entry_id] = exchange
-        state.entry_of[id(exchange)] = entry_id
+        self.state.entry_of[id(exchange)] = entry
+        self.state.uids.add(entry.uid)
         await distributor.put(exchange)
 
     def _sink(self, result: ExchangeResult) -> None:
-        state = self.state
-        entry_id = state.entry_of.pop(id(result.exchange))
-        state.in_flight.pop(entry_id, None)
-        self.writer.add(result, entry_id)
-        state.stored.append(entry_id)
-        state.verdicts[result.comparison.verdict] += 1
+        entry = self.state.entry_of.pop(id(result.exchange))
+        self.state.results.append((result, entry))
         self.on_verdict(result.comparison.verdict)
 
-    def _already_stored(self, entry_id: str) -> bool:
-        found = self.writer.db.execute(
-            "SELECT 1 FROM bus_entries WHERE run_id = ? AND entry_id = ?",
-            [self.writer.run_id, entry_id],
-        ).fetchone()
-        return found is not None
+    def _trimmed(self, entry: BusEntry) -> None:
+        self._problem(
+            entry,
+            "trimmed",
+            f"entry {entry.id}: trimmed from the stream (MAXLEN) or deleted before it was "
+            "replayed (not replayed)",
+        )
 
-    def _unreadable(self, entry_id: str, reason: str) -> None:
-        log.warning("%s (skipped)", reason)
+    def _problem(self, entry: BusEntry, kind: str, message: str) -> None:
+        log.warning("%s: %s", self.config.url, message)
         self.state.problems += 1
-        self.state.counts["unreadable"] += 1
-        self.writer.add_problem(GorProblem(str(self.config.url), 0, reason))
-        self.state.to_ack.append(entry_id)
+        self.state.counts[kind] += 1
+        self.state.problems_due.append(GorProblem(str(self.config.url), 0, message))
+        self.state.to_ack.append(entry.id)
 
     async def _idle_done(self, idle: float, stop: asyncio.Event) -> bool:
         """`--idle-exit`: idle long enough, nothing held here, nothing pending anywhere."""
         limit = self.config.idle_exit
-        if limit is None or idle < limit or self.state.in_flight or self.state.stored:
+        if limit is None or idle < limit or self.state.held:
             return False
         return await self.reader.pending(stop) == 0
 
-    async def _commit_loop(self, stop: asyncio.Event) -> None:
-        seen = time.monotonic()
-        while True:
-            await asyncio.sleep(FLUSH_EVERY)
-            await self._commit(stop)
-            if time.monotonic() - seen > SEEN_EVERY:
-                seen = time.monotonic()
-                mark_seen(self.writer.db, self.writer.run_id, self.config.consumer)
+    async def _commit_loop(self, stop: asyncio.Event, done: asyncio.Event) -> None:
+        """Commit and acknowledge every FLUSH_EVERY, refresh this worker's row every
+        SEEN_EVERY and the held entries' idle time every claim_idle/3, until `done`."""
+        seen = refreshed = time.monotonic()
+        failing_since: float | None = None
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), FLUSH_EVERY)
+            try:
+                await self._commit(stop)
+                if time.monotonic() - seen >= SEEN_EVERY:
+                    seen = time.monotonic()
+                    await self.store.run(
+                        mark_seen, self.writer.db, self.writer.run_id, self.config.consumer
+                    )
+            except sqlite3.Error as exc:
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > FAIL_AFTER:
+                    return self._give_up(stop, f"the store keeps failing: {reason(exc)}")
+                log.warning("the store: %s; trying again", reason(exc))
+                continue
+            except ShadowdiffError as exc:  # Redis refused the acknowledgements
+                return self._give_up(stop, str(exc))
+            except Exception as exc:  # a bug: never stop acknowledging without a word
+                return self._give_up(stop, f"{type(exc).__name__}: {reason(exc)}")
+            failing_since = None
+            if time.monotonic() - refreshed >= self.config.claim_idle / 3:
+                refreshed = time.monotonic()
+                try:
+                    await self.reader.refresh(set(self.state.held), stop)
+                except ShadowdiffError as exc:
+                    return self._give_up(stop, str(exc))
+
+    def _give_up(self, stop: asyncio.Event, why: str) -> None:
+        """End the worker (`failure`: why); what is held stays pending for the others."""
+        self.failure = why
+        stop.set()
 
     async def _last_commit(self) -> None:
         """Store the last results; acknowledge them, waiting up to LAST_ACK for Redis (not
@@ -176,6 +229,9 @@ class PoolWorker:
         timer = asyncio.get_running_loop().call_later(LAST_ACK, given_up.set)
         try:
             await self._commit(given_up)
+        except sqlite3.Error as exc:
+            self.failure = self.failure or f"the store: {reason(exc)}"
+            log.warning("the store: %s; the last results are not stored", reason(exc))
         finally:
             timer.cancel()
         if self.state.to_ack:
@@ -187,13 +243,37 @@ class PoolWorker:
             )
 
     async def _commit(self, stop: asyncio.Event) -> None:
-        """Commit what was stored, then acknowledge it (and what needed no storing)."""
+        """Commit what was replayed (in the store thread), then acknowledge it (and what
+        needed no storing). A failed commit keeps everything for the next one."""
         state = self.state
-        self.writer.flush()
-        state.to_ack += state.stored
-        state.stored = []
+        results, state.results = state.results, []
+        problems, state.problems_due = state.problems_due, []
+        for result, entry in results:
+            state.unstored[entry.id] = result.comparison.verdict
+        try:
+            dropped = await self.store.run(self._store, results, problems)
+        except BaseException:
+            state.problems_due = problems + state.problems_due
+            raise
+        for entry_id, verdict in state.unstored.items():
+            state.verdicts[verdict] += entry_id not in dropped
+        state.uids.difference_update(entry.uid for _, entry in results)
+        state.to_ack += list(state.unstored)
+        state.unstored = {}
         ids, state.to_ack = state.to_ack, []
         if not await self.reader.ack(ids, stop):
             state.to_ack = ids + state.to_ack  # Redis is down: acknowledged next time
             return
+        state.held.difference_update(ids)
         state.counts["acknowledged"] += len(ids)
+
+    def _store(
+        self, results: list[tuple[ExchangeResult, BusEntry]], problems: list[GorProblem]
+    ) -> set[str]:
+        """(Store thread.) Add the results and commit them with what a failed commit left;
+        the entry ids not stored because the run holds their uid already."""
+        self.writer.add_entries((result, (entry.uid, entry.id)) for result, entry in results)
+        self.writer.flush()
+        for problem in problems:
+            self.writer.add_problem(problem)
+        return self.writer.take_dropped()

@@ -9,15 +9,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Protocol
 
 from shadowdiff.capture.assemble import Assembler, CaptureStats
 from shadowdiff.capture.dumpcap import DumpcapSource
 from shadowdiff.capture.recording import assemble, gor_records
 from shadowdiff.capture.tcp import Segment
 from shadowdiff.capture.tshark import LiveSource
-from shadowdiff.gorfile import GorWriter
+from shadowdiff.gorfile import GorRecord, GorWriter
 
 
 class _Stop(Exception):
@@ -49,11 +49,28 @@ def open_source(settings: RecordSettings, on_ready: Callable[[], None]) -> _Sour
     return DumpcapSource(settings.interfaces, bpf, on_ready, settings.buffer_mb)
 
 
+class RecordWriter(Protocol):
+    """Where `record` writes: a .gor file (GorWriter) or the traffic bus (BusWriter)."""
+
+    def __enter__(self) -> RecordWriter: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def write(self, record: GorRecord) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 def record(
     settings: RecordSettings,
     output: Path,
     on_ready: Callable[[], None],
-    open_writer: Callable[[Path], Any] = GorWriter,  # record --to: a bus.publish.BusWriter
+    open_writer: Callable[[Path], RecordWriter] = GorWriter,  # record --to: a bus BusWriter
 ) -> CaptureStats:
     assembler = Assembler(set(settings.ports))
     source = open_source(settings, on_ready)

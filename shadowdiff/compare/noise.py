@@ -86,7 +86,6 @@ class NoiseEvidence:
                 self.fields[endpoint, source, path, kind] = seen
 
 
-
 def self_differences(
     first: Response, second: Response, rule: EndpointRule
 ) -> dict[tuple[str, str], FieldNoise]:

@@ -23,7 +23,7 @@ from shadowdiff.replay.runner import Distributor, Output, ReplaySettings, replay
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import ExchangeResult, RunWriter
 from shadowdiff.store.noise import save_noise
-from shadowdiff.traffic.outputs import RecordOutput
+from shadowdiff.traffic.outputs import RecordOutput, RedisSink
 from shadowdiff.traffic.rates import OutputLimit, Rate
 from shadowdiff.traffic.stages import TrafficOptions, looped, paced
 
@@ -145,8 +145,19 @@ async def replay_through(
             report.update(feed.as_json())
             for output in records:
                 await output.sink.close()
+            if published := published_counts(records):
+                report["published"] = published
     if feed.failure is not None:
         raise feed.failure
+
+
+def published_counts(records: Sequence[RecordOutput]) -> dict[str, dict[str, int]]:
+    """What each `--to` output published and lost (the run's traffic keeps it)."""
+    return {
+        output.name: output.sink.writer.stats.as_json()
+        for output in records
+        if isinstance(output.sink, RedisSink)
+    }
 
 
 async def aenumerate(items: AsyncIterator[Exchange]) -> AsyncIterator[tuple[int, Exchange]]:

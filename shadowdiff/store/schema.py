@@ -162,13 +162,14 @@ def _v3(db: Database) -> None:
 
 
 def _v4(db: Database) -> None:
-    """The traffic bus (shadowdiff/bus/): which stream entry each exchange came from, so a
-    run fed by several workers stores each entry once (an entry reclaimed from a worker that
-    died after storing it, before acknowledging it, is recognised and not stored again); and
-    the workers that fed a run, so that the last one to stop closes it."""
+    """The traffic bus (shadowdiff/bus/): which stream entry each exchange came from, under
+    the uid its publisher gave it, so a run fed by several workers stores each exchange once
+    (an entry reclaimed from a worker that died after storing it, before acknowledging it,
+    or one its publisher sent twice under two entry ids, is recognised and not stored
+    again); and the workers that fed a run, so that the last one to stop closes it."""
     db.table("bus_entries").create(
-        {"run_id": int, "entry_id": str, "exchange_id": int},
-        pk=("run_id", "entry_id"),
+        {"run_id": int, "uid": str, "entry_id": str, "exchange_id": int},
+        pk=("run_id", "uid"),
         foreign_keys=[("run_id", "runs", "id")],
     )
     db.table("bus_workers").create(
@@ -177,7 +178,7 @@ def _v4(db: Database) -> None:
             "consumer": str,
             "status": str,
             "started_at": str,
-            "seen_at": float,  # unix time of its last flush: a worker unseen for long is gone
+            "seen_at": float,  # unix time its commit loop last ran (every second: bus/runs.py)
             "finished_at": str,
             "counts": str,
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -112,7 +112,10 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
-BUS_ENTRY_INSERT = "INSERT INTO bus_entries (run_id, entry_id, exchange_id) VALUES (?, ?, ?)"
+BUS_ENTRY_INSERT = (
+    "INSERT INTO bus_entries (run_id, uid, entry_id, exchange_id) VALUES (?, ?, ?, ?)"
+)
+BusKey = tuple[str, str]  # a bus entry's uid (what a run stores once) and its entry id
 INSERTS = (
     insert_sql("exchanges", EXCHANGE_COLUMNS),
     insert_sql("differences", DIFFERENCE_COLUMNS),
@@ -155,29 +158,59 @@ class RunWriter:
         self._seq = 0
         self._pending: tuple[list[Row], list[Row], list[Row]] = ([], [], [])
         self._pending_bytes = 0
-        self._entries: dict[str, int] = {}  # bus entry id -> local exchange id (pending)
+        self._entries: dict[str, tuple[str, int]] = {}  # bus uid -> entry id, local id
+        self._dropped: set[str] = set()  # bus entry ids not stored (uid held), not yet taken
         self.duplicates = 0  # bus entries found already stored at a flush, so not stored
 
-    def add(self, result: ExchangeResult, entry: str | None = None) -> None:
+    def add(self, result: ExchangeResult, entry: BusKey | None = None) -> None:
         """Store a result (at the next flush). `entry`: the bus stream entry it came from;
-        a run stores each entry once (the first flush to commit it wins)."""
-        if entry is not None and entry in self._entries:
-            self.duplicates += 1  # the same entry twice in one batch (claimed back)
+        a run stores each uid once (the first flush to commit it wins)."""
+        self._append(result, entry)
+        if len(self._pending[0]) >= BATCH or self._pending_bytes >= BATCH_BYTES:
+            self.flush()
+
+    def add_entries(self, results: Iterable[tuple[ExchangeResult, BusKey]]) -> None:
+        """Results of bus entries, kept for the next `flush` (which the caller makes: a
+        pool worker acknowledges what a flush committed, so it commits them together)."""
+        for result, entry in results:
+            self._append(result, entry)
+
+    def take_dropped(self) -> set[str]:
+        """The bus entry ids not stored since the last call (their uid was stored already,
+        or added before under another entry id)."""
+        dropped, self._dropped = self._dropped, set()
+        return dropped
+
+    def stored_uids(self, uids: list[str]) -> set[str]:
+        """Which of these bus uids the run holds."""
+        stored: set[str] = set()
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT uid FROM bus_entries WHERE run_id = ? AND uid IN ({marks})",
+                [self.run_id, *chunk],
+            )
+            stored.update(row[0] for row in rows)
+        return stored
+
+    def _append(self, result: ExchangeResult, entry: BusKey | None) -> None:
+        if entry is not None and entry[0] in self._entries:
+            self.duplicates += 1  # the same exchange twice in one batch (sent twice)
+            self._dropped.add(entry[1])
             return
         if self._redact is not None:
             result = self._redact(result)
         exchanges, differences, assertions = self._pending
         local_id = len(exchanges) + 1
         if entry is not None:
-            self._entries[entry] = local_id
+            self._entries[entry[0]] = (entry[1], local_id)
         self._seq += 1
         row = exchange_row(local_id, self.run_id, self._seq, result)
         exchanges.append(row)
         differences.extend(difference_rows(local_id, self.run_id, result))
         assertions.extend(assertion_rows(local_id, self.run_id, result))
         self._pending_bytes += sum(len(row[i] or b"") for i in _MESSAGES)
-        if len(exchanges) >= BATCH or self._pending_bytes >= BATCH_BYTES:
-            self.flush()
 
     def add_problem(self, problem: GorProblem) -> None:
         self.db.table("problems").insert(
@@ -201,26 +234,22 @@ class RunWriter:
             if self._entries:
                 self.db.conn.executemany(
                     BUS_ENTRY_INSERT,
-                    [(self.run_id, entry, local + base) for entry, local in self._entries.items()],
+                    [
+                        (self.run_id, uid, entry, local + base)
+                        for uid, (entry, local) in self._entries.items()
+                    ],
                 )
         self._pending, self._pending_bytes, self._entries = ([], [], []), 0, {}
 
     def _without_stored_entries(self) -> tuple[list[Row], list[Row], list[Row]]:
         """The pending rows without those of bus entries this run already holds (another
         worker stored them first), inside the flush's transaction."""
-        entries = list(self._entries)
-        stored: set[str] = set()
-        for start in range(0, len(entries), 500):
-            chunk = entries[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT entry_id FROM bus_entries WHERE run_id = ? AND entry_id IN ({marks})",
-                [self.run_id, *chunk],
-            )
-            stored.update(row[0] for row in rows)
+        stored = self.stored_uids(list(self._entries))
         if not stored:
             return self._pending
-        dropped = {self._entries.pop(entry) for entry in stored}
+        popped = [self._entries.pop(uid) for uid in stored]
+        self._dropped.update(entry for entry, _ in popped)
+        dropped = {local for _, local in popped}
         self.duplicates += len(dropped)
         exchanges, differences, assertions = self._pending
         return (

@@ -33,38 +33,73 @@ def write_recording(path: Path, prefix: str, count: int, gap_ms: float = 1.0) ->
 
 
 def start_worker(
-    url: str, target: str, db: Path, consumer: str, *flags: str, run: str = "pool"
+    url: str,
+    target: str,
+    db: Path,
+    consumer: str,
+    *flags: str,
+    run: str = "pool",
+    log: Path | None = None,
 ) -> subprocess.Popen[str]:
-    """`shadowdiff replay --from URL --group g` in a child process."""
+    """`shadowdiff replay --from URL --group g` in a child process (stderr into `log`, if
+    given: readable while it runs)."""
     command = [
         sys.executable, "-m", "shadowdiff", "replay", "--from", url, "--group", "g",
         "--consumer", consumer, "--target", target, "--db", str(db), "--run", run,
         "--rules", str(db.parent / "no-rules"), "--quiet", *flags,
     ]  # fmt: skip
     (db.parent / "no-rules").mkdir(exist_ok=True)
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return _start(command, log)
 
 
 def start_publisher(
-    url: str, *files: str, stats: Path | None = None, buffer: int = 10_000
+    url: str, *files: str, stats: Path | None = None, buffer: int = 10_000, log: Path | None = None
 ) -> subprocess.Popen[str]:
     extra = ["--stats", str(stats)] if stats else []
     extra += ["--buffer", str(buffer)]
     command = [sys.executable, "-m", "shadowdiff", "publish", *files, "--to", url, *extra]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return _start(command, log)
 
 
-def finished(child: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+def _start(command: list[str], log: Path | None) -> subprocess.Popen[str]:
+    stderr = subprocess.PIPE if log is None else log.open("w", encoding="utf-8")
+    try:
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, stdin=subprocess.DEVNULL
+        )
+    finally:
+        if log is not None:
+            stderr.close()  # type: ignore[union-attr]
+
+
+def ended(
+    child: subprocess.Popen[str], timeout: float = 60, log: Path | None = None
+) -> tuple[int, str, str]:
+    """Its exit code, stdout and stderr (from `log` when it wrote there)."""
     out, err = child.communicate(timeout=timeout)
-    assert child.returncode == 0, f"exit {child.returncode}: {err}"
+    if log is not None:
+        err = log.read_text(encoding="utf-8")
+    return child.returncode, out, err or ""
+
+
+def finished(
+    child: subprocess.Popen[str], timeout: float = 60, log: Path | None = None
+) -> tuple[str, str]:
+    code, out, err = ended(child, timeout, log)
+    assert code == 0, f"exit {code}: {err}"
     assert "Traceback" not in err, err
     return out, err
+
+
+def one_line_error(code: int, err: str, expected: int, text: str) -> None:
+    """Exit `expected`, stderr one line holding `text`, no traceback."""
+    assert code == expected, f"exit {code}: {err}"
+    assert "Traceback" not in err, err
+    assert err.count("\n") == 1 and text in err, err
+
+
+def logged(log: Path, text: str) -> bool:
+    return log.exists() and text in log.read_text(encoding="utf-8")
 
 
 def stored_ids(db: Path, run: str) -> list[str]:
@@ -85,6 +120,32 @@ def count_stored(db: Path) -> int:
             return int(conn.execute("SELECT count(*) FROM exchanges").fetchone()[0])
     except sqlite3.OperationalError:  # the schema is not there yet
         return 0
+
+
+def stored_uids(db: Path, run: str) -> list[str]:
+    """The bus uids a run stored, sorted (duplicates kept)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT uid FROM bus_entries JOIN runs ON runs.id = run_id WHERE runs.name = ?",
+            [run],
+        )
+        return sorted(row[0] for row in rows)
+
+
+def worker_rows(db: Path, run: str) -> dict[str, str]:
+    """consumer -> status of a run's workers ({} while there is no store yet)."""
+    if not db.exists():
+        return {}
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            rows = conn.execute(
+                "SELECT consumer, bus_workers.status FROM bus_workers "
+                "JOIN runs ON runs.id = run_id WHERE runs.name = ?",
+                [run],
+            )
+            return dict(rows.fetchall())
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return {}
 
 
 def run_row(db: Path, run: str) -> tuple[str, dict[str, int]]:

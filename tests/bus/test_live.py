@@ -61,3 +61,27 @@ def test_a_live_segment_replays_twice_with_identical_exchanges(
             assert f"run {run} finished: 12 exchanges (same 12)" in done.stdout
     assert replayed(db, "one") == replayed(db, "two")
     assert len(replayed(db, "one")) == 12
+
+
+def test_tee_publishes_what_it_captures_and_keeps_the_counts(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """`tee --to`: live traffic replayed to a target and published to the stream at once;
+    the run's traffic says what was published."""
+    from tests.capture.test_tee import start
+
+    url, db = redis_server.url("tee-out"), tmp_path / "s.db"
+    with RawServer(answer()) as origin, RawServer(answer()) as target:
+        teeing = start(
+            "tee", "-i", "lo", "-p", str(origin.port), "--target", target.url, "--to", url,
+            "--exit-after", "4s", "--db", str(db), "--run", "t", "--quiet",
+        )  # fmt: skip
+        talk(origin.port, [request(f"/t/{i}", port=origin.port) for i in range(10)])
+        _, err = teeing.communicate(timeout=60)
+        sent = len(target.received)
+    assert teeing.returncode == 0, err
+    assert sent == 10 and redis_server.client().xlen("tee-out") == 10
+    with sqlite3.connect(db) as conn:
+        (traffic,) = conn.execute("SELECT traffic FROM runs WHERE name = 't'").fetchone()
+    published = json.loads(traffic)["published"]
+    assert [counts["sent"] for counts in published.values()] == [10]
