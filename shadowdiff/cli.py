@@ -642,6 +642,31 @@ def recompare(db: Path, rules_dir: Path, run_name: str | None, new_name: str | N
     )
 
 
+@cli.command()
+@click.option(
+    "--from",
+    "sources",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A store to merge from (repeatable); it is not changed.",
+)
+@click.option("--run", "run_name", required=True, help="The run to merge (same name in each).")
+@db_option
+def merge(sources: tuple[Path, ...], run_name: str, db: Path) -> None:
+    """Add a run of other stores into --db as one run: the shares of a worker pool spread
+    over several machines, each with its own store (an exchange stored twice under one bus
+    uid is kept once)."""
+    from shadowdiff.store.merge import merge_run
+
+    for source in sources:
+        merged = merge_run(db, source, run_name)
+        click.echo(
+            f"merged run {merged.run} from {source}: {merged.exchanges} exchange(s) added, "
+            f"{merged.duplicates} already in {db} (same bus uid)"
+        )
+
+
 @cli.command("import")
 @click.argument("source", type=click.Path(path_type=Path))
 @gor_output
