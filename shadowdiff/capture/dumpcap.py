@@ -31,6 +31,7 @@ from collections.abc import Callable, Generator
 
 from shadowdiff.capture.packets import Decoder, PcapngError, PcapngStream
 from shadowdiff.capture.tcp import Segment
+from shadowdiff.children import die_with_parent
 from shadowdiff.errors import EnvironmentProblem, InputError
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class DumpcapSource:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a terminal's Ctrl-C reaches us; we stop dumpcap
+            preexec_fn=die_with_parent,
         )
         assert process.stdout is not None
         with contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shadowdiff.children import die_with_parent
 from shadowdiff.errors import EnvironmentProblem, InputError
 from shadowdiff.exchange import Exchange, Request, Response
 from shadowdiff.gorfile import REQUEST, RESPONSE, GorRecord, RecordSplitter, parse_record
@@ -155,6 +156,7 @@ async def _tee(
             stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C reaches tee only; tee relays it once
+            preexec_fn=die_with_parent,
         )
         stop, errors = asyncio.Event(), _ChildErrors()
         stderr_task = asyncio.create_task(errors.follow(child))

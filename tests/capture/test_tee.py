@@ -242,3 +242,32 @@ def test_tee_measures_noise_on_live_traffic(tmp_path: Path) -> None:
             "WHERE r.name = 'live' AND s.source = 'candidate'"
         ).fetchone()[0]
     assert sampled == 10
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_tee_leaves_no_capture_behind(tmp_path: Path) -> None:
+    """SIGKILL gives tee no chance to stop its capture child: the kernel does (the child
+    asked for SIGTERM when its parent dies), and the child stops its dumpcap."""
+    with RawServer(respond) as target:
+        teeing = start("tee", "-i", "lo", "-p", "9", "--target", target.url,
+                       "--db", str(tmp_path / "s.db"), "--quiet")  # fmt: skip
+    children = _children_of(teeing.pid)
+    grandchildren = [g for c in children for g in _children_of(c)]
+    assert children and grandchildren  # record, and its dumpcap
+    teeing.kill()
+    teeing.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{p}").exists() for p in children + grandchildren):
+        assert time.monotonic() < deadline, "the capture outlived its tee"
+        time.sleep(0.1)
