@@ -86,7 +86,11 @@ class Publisher:
     def start(self) -> None:
         """Check that Redis answers (exit 3 if not) and that the stream's key is a stream
         (exit 2 if not), then start sending."""
-        check_bus(self._client, self.url, self.flag)
+        try:
+            check_bus(self._client, self.url, self.flag)
+        except BaseException:
+            self._client.close()  # the command ends here: no socket left to the collector
+            raise
         self._thread.start()
 
     def send(self, data: bytes) -> bool:
