@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from shadowdiff.compare.headers import VOLATILE, header_values
 from shadowdiff.compare.model import DIFFERS, FAILED, SAME
 from shadowdiff.compare.noise import NoiseThresholds, is_signal
 from shadowdiff.compare.normalize import canonical, compiled
@@ -187,25 +188,38 @@ def _idle_ignores(db: Database, run: RunInfo, rules: RuleSet) -> list[str]:
             pairs.append((baseline, candidate))
     warnings = []
     everything = [pair for pairs in samples.values() for pair in pairs]
-    checks = [
-        (r, samples.get(r.match, []), _own_ignores(r, rules.defaults)) for r in rules.endpoints
-    ]
-    checks.append((rules.defaults, everything, rules.defaults.ignore))
-    for rule, pairs, ignores in checks:
+    checks = [(r, samples.get(r.match, []), _own(r, rules.defaults)) for r in rules.endpoints]
+    checks.append((rules.defaults, everything, _own(rules.defaults, EndpointRule("* /**"))))
+    for rule, pairs, (paths, headers) in checks:
+        where, seen = rule.where or "defaults", f"{len(pairs)} exchange(s) of run {run.name}"
+        warnings += [
+            f"{where}: headers.ignore {name} is ignored anyway (a volatile header)"
+            for name in headers
+            if name in VOLATILE
+        ]
         if not pairs:
             continue
-        for path in ignores:
-            if not any(_differs_at(path, *pair) for pair in pairs):
-                warnings.append(
-                    f"{rule.where or 'defaults'}: ignore {path} hid nothing in "
-                    f"{len(pairs)} exchange(s) of run {run.name}"
-                )
+        warnings += [
+            f"{where}: ignore {path} hid nothing in {seen}"
+            for path in paths
+            if not any(_differs_at(path, *pair) for pair in pairs)
+        ]
+        warnings += [
+            f"{where}: headers.ignore {name} hid nothing in {seen}"
+            for name in headers
+            if name not in VOLATILE and not any(_header_differs(name, *pair) for pair in pairs)
+        ]
     return warnings
 
 
-def _own_ignores(rule: EndpointRule, defaults: EndpointRule) -> tuple[str, ...]:
-    inherited = set(defaults.ignore)
-    return tuple(path for path in rule.ignore if path not in inherited)
+def _own(rule: EndpointRule, defaults: EndpointRule) -> tuple[list[str], list[str]]:
+    """The JSONPath ignores and header ignores a rule adds to its defaults."""
+    paths = [path for path in rule.ignore if path not in set(defaults.ignore)]
+    return paths, sorted(rule.header_ignore - defaults.header_ignore)
+
+
+def _header_differs(name: str, baseline: Response, candidate: Response) -> bool:
+    return header_values(baseline.headers).get(name) != header_values(candidate.headers).get(name)
 
 
 def _pairs(db: Database, run_id: int) -> Iterator[tuple[Request, Response, Response]]:

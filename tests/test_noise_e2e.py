@@ -200,6 +200,7 @@ def test_rules_check_against_a_run(tmp_path: Path) -> None:
         "endpoints:\n"
         "  - match: GET /api/users/{id}\n"
         "    ignore: [$.request_id, $.nowhere]\n"
+        "    headers: {ignore: [X-Shop-Nonce, Content-Type, X-Request-Id]}\n"
         "  - match: GET /api/gone\n"
     )
     recording(tmp_path)
@@ -210,12 +211,14 @@ def test_rules_check_against_a_run(tmp_path: Path) -> None:
     warnings = [line for line in done.stdout.splitlines() if line.startswith("warning: ")]
     shop = rules / "shop.yaml"
     assert warnings == [
-        f"warning: {shop}:4: GET /api/gone matched no exchange of run n",
+        f"warning: {shop}:5: GET /api/gone matched no exchange of run n",
+        f"warning: {shop}:2: headers.ignore x-request-id is ignored anyway (a volatile header)",
         f"warning: {shop}:2: ignore $.nowhere hid nothing in 40 exchange(s) of run n",
+        f"warning: {shop}:2: headers.ignore content-type hid nothing in 40 exchange(s) of run n",
         "warning: GET /api/orders/{id}: 30 exchange(s) of run n, no rule (the defaults apply)",
         "warning: GET /api/search: 10 exchange(s) of run n, no rule (the defaults apply)",
     ]
-    assert done.stdout.splitlines()[-1] == "run n: 4 warning(s)"
+    assert done.stdout.splitlines()[-1] == "run n: 6 warning(s)"
     unknown = run_cli("rules", "check", str(rules), "--db", str(tmp_path / "s.db"), "--run", "x")
     assert unknown.returncode == 2 and unknown.stderr.strip() == (
         "shadowdiff: error: --run x: no such run in this database"
