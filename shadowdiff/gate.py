@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shadowdiff.compare.model import DIFFERS, ERROR, FAILED, SAME, SKIPPED
-from shadowdiff.compare.noise import NoiseThresholds
+from shadowdiff.compare.noise import NoiseThresholds, margins_for
 from shadowdiff.compare.severity import LOW, rank
 
 
@@ -23,8 +23,7 @@ class GatePolicy:
     noise_margins: dict[str, list[float]] = field(default_factory=dict)  # match -> (rel, abs)
 
     def margins(self, endpoint: str) -> NoiseThresholds:
-        margins = self.noise_margins.get(endpoint) or self.noise_margins.get("*")
-        return NoiseThresholds(*margins) if margins else NoiseThresholds()
+        return margins_for(self.noise_margins, endpoint)
 
     def threshold(self, endpoint: str) -> float:
         if endpoint in self.thresholds:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from shadowdiff.compare.model import DIFFERS, FAILED, SAME
+from shadowdiff.compare.model import DIFFERS, compared_count
 from shadowdiff.compare.noise import EndpointNoise, is_signal
 from shadowdiff.compare.severity import LOW, rank, severity_of
 from shadowdiff.gate import EndpointGate, GatePolicy, GateResult, evaluate_endpoint, evaluate_gate
@@ -83,7 +83,7 @@ def _without_noise(
     """Mark each field noise or signal (Diffy's test, compare/noise.py), in place; return
     the differing exchanges that count (a signal difference of at least `--fail-on`) and
     those whose every difference is noise."""
-    compared = sum(verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED))
+    compared = compared_count(verdicts)
     margins = policy.margins(endpoint)
     signal: list[tuple[str, str]] = []
     for f in fields:
@@ -99,7 +99,9 @@ def _without_noise(
             signal.append((f["path"], f["kind"]))
     counted = [p for p in signal if rank(severity_of(p[1], p[0])) >= rank(policy.fail_on)]
     with_signal = exchanges_with(db, run_id, endpoint, signal)
-    return exchanges_with(db, run_id, endpoint, counted), verdicts.get(DIFFERS, 0) - with_signal
+    # every signal field reaches --fail-on (always so at `low`): the same exchanges
+    severe = with_signal if counted == signal else exchanges_with(db, run_id, endpoint, counted)
+    return severe, verdicts.get(DIFFERS, 0) - with_signal
 
 
 def filtered_counts(traffic: dict[str, Any]) -> dict[str, int]:

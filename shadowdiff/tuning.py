@@ -16,8 +16,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from shadowdiff.compare.headers import VOLATILE, header_values
-from shadowdiff.compare.model import DIFFERS, FAILED, SAME
-from shadowdiff.compare.noise import NoiseThresholds, is_signal
+from shadowdiff.compare.model import compared_count
+from shadowdiff.compare.noise import margins_for
 from shadowdiff.compare.normalize import canonical, compiled
 from shadowdiff.errors import InputError
 from shadowdiff.exchange import Request, Response
@@ -32,6 +32,7 @@ from shadowdiff.rules.suggest import (
     EndpointFacts,
     Refusal,
     Suggestion,
+    signal_fields,
     suggest,
     under,
 )
@@ -60,12 +61,6 @@ class Advice:
     preview: Preview | None
 
 
-def margins_for(rules: RuleSet, endpoint: str) -> NoiseThresholds:
-    margins = rules.noise_thresholds()
-    chosen = margins.get(endpoint) or margins.get("*")
-    return NoiseThresholds(*chosen) if chosen else NoiseThresholds()
-
-
 def suggest_rules(db: Database, run_name: str | None, rules_dir: Path, write: bool) -> Advice:
     run = find_run(db, run_name)
     rules = load_rules(rules_dir)
@@ -79,21 +74,22 @@ def suggest_rules(db: Database, run_name: str | None, rules_dir: Path, write: bo
     suggestions: list[Suggestion] = []
     refusals: list[Refusal] = []
     signal: set[tuple[str, str, str]] = set()
+    margins = rules.noise_thresholds()
     for endpoint, evidence in noise.items():
         if endpoint not in verdicts:
             continue
         facts = EndpointFacts(
             endpoint,
-            _compared(verdicts[endpoint]),
+            compared_count(verdicts[endpoint]),
             fields.get(endpoint, []),
             evidence,
-            margins_for(rules, endpoint),
+            margins_for(margins, endpoint),
             _rule_of(rules, endpoint),
         )
         found, refused = suggest(facts)
         suggestions += found
         refusals += refused
-        signal |= _signal_fields(facts)
+        signal |= {(endpoint, path, kind) for path, kind in signal_fields(facts)}
     reordered = [(s.endpoint, s.path) for s in suggestions if s.action in (UNORDERED, ARRAY_KEYS)]
     # aligning an array changes what its elements are compared with: the check that no
     # signal is hidden covers the fields outside the arrays the suggestions align
@@ -108,21 +104,8 @@ def suggest_rules(db: Database, run_name: str | None, rules_dir: Path, write: bo
     return Advice(run.name, suggestions, refusals, edits, preview)
 
 
-def _compared(verdicts: dict[str, int]) -> int:
-    return sum(verdicts.get(v, 0) for v in (SAME, DIFFERS, FAILED))
-
-
 def _rule_of(rules: RuleSet, endpoint: str) -> EndpointRule | None:
     return next((rule for rule in rules.endpoints if rule.match == endpoint), None)
-
-
-def _signal_fields(facts: EndpointFacts) -> set[tuple[str, str, str]]:
-    found = set()
-    for f in facts.fields:
-        rate = facts.noise.rate(f["path"], f["kind"])
-        if is_signal(f["count"], facts.compared, rate.rate if rate else 0.0, facts.margins):
-            found.add((facts.endpoint, f["path"], f["kind"]))
-    return found
 
 
 def _preview(

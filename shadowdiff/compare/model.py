@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,14 @@ from shadowdiff.rules.model import Assertion
 
 SAME, DIFFERS, FAILED, ERROR, SKIPPED = "same", "differs", "failed", "error", "skipped"
 VERDICTS = (SAME, DIFFERS, FAILED, ERROR, SKIPPED)
+COMPARED = (SAME, DIFFERS, FAILED)  # verdicts of exchanges whose answers were compared
+
+
+def compared_count(verdicts: Mapping[str, int]) -> int:
+    """How many of these exchanges (verdict -> count) had their answers compared."""
+    return sum(verdicts.get(verdict, 0) for verdict in COMPARED)
+
+
 KINDS = (
     "value_changed",
     "type_changed",

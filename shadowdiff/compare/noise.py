@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -237,6 +237,13 @@ def field_rates(
         if key not in rates or rate.rate > rates[key].rate:
             rates[key] = rate
     return rates
+
+
+def margins_for(margins: Mapping[str, Sequence[float]], endpoint: str) -> NoiseThresholds:
+    """An endpoint's margins from the rules' `noise_thresholds()` (or the run's copy of
+    them): its own, else the defaults' (`*`), else Diffy's."""
+    chosen = margins.get(endpoint) or margins.get("*")
+    return NoiseThresholds(*chosen) if chosen else NoiseThresholds()
 
 
 def is_signal(raw: int, total: int, noise_rate: float, limits: NoiseThresholds) -> bool:

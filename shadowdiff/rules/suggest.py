@@ -75,11 +75,7 @@ class EndpointFacts:
 
 def suggest(facts: EndpointFacts) -> tuple[list[Suggestion], list[Refusal]]:
     counts = {(f["path"], f["kind"]): int(f["count"]) for f in facts.fields}
-    signal = {
-        key
-        for key, count in counts.items()
-        if is_signal(count, facts.compared, _rate(facts.noise, *key), facts.margins)
-    }
+    signal = signal_fields(facts)
     suggestions: list[Suggestion] = []
     refusals: list[Refusal] = []
     for (path, kind), noise in sorted(facts.noise.fields.items()):
@@ -95,6 +91,17 @@ def suggest(facts: EndpointFacts) -> tuple[list[Suggestion], list[Refusal]]:
         elif isinstance(outcome, Refusal):
             refusals.append(outcome)
     return suggestions, refusals
+
+
+def signal_fields(facts: EndpointFacts) -> set[tuple[str, str]]:
+    """The (field, kind) of the run that are signal by Diffy's test."""
+    return {
+        (f["path"], f["kind"])
+        for f in facts.fields
+        if is_signal(
+            int(f["count"]), facts.compared, _rate(facts.noise, f["path"], f["kind"]), facts.margins
+        )
+    }
 
 
 def _one(

@@ -21,6 +21,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from shadowdiff.errors import InputError
+from shadowdiff.store.noise import ADD_FIELD, ADD_SAMPLED, FIELD_COLUMNS, SAMPLED_COLUMNS
 from shadowdiff.store.schema import open_store, write_transaction
 
 OTHER = "merged_from"
@@ -141,26 +142,17 @@ def _copy_rows(db: Database, theirs: int, ours: int, base: int) -> None:
 
 
 def _add_noise(db: Database, theirs: int, ours: int) -> None:
-    db.execute(
-        f"""INSERT INTO noise_samples (run_id, endpoint, source, sampled)
-            SELECT ?, endpoint, source, sampled FROM {OTHER}.noise_samples WHERE run_id = ?
-            ON CONFLICT (run_id, endpoint, source) DO UPDATE SET
-              sampled = sampled + excluded.sampled""",
-        [ours, theirs],
-    )
-    db.execute(
-        f"""INSERT INTO noise_fields (run_id, endpoint, source, field, kind, differences,
-              max_delta, numeric, array_key, by_index)
-            SELECT ?, endpoint, source, field, kind, differences, max_delta, numeric,
-              array_key, by_index FROM {OTHER}.noise_fields WHERE run_id = ?
-            ON CONFLICT (run_id, endpoint, source, field, kind) DO UPDATE SET
-              differences = differences + excluded.differences,
-              max_delta = max(max_delta, excluded.max_delta),
-              numeric = min(numeric, excluded.numeric),
-              array_key = coalesce(array_key, excluded.array_key),
-              by_index = min(by_index, excluded.by_index)""",
-        [ours, theirs],
-    )
+    """Noise evidence adds up as it does across the processes of one run (store/noise.py)."""
+    for table, columns, conflict in (
+        ("noise_samples", SAMPLED_COLUMNS, ADD_SAMPLED),
+        ("noise_fields", FIELD_COLUMNS, ADD_FIELD),
+    ):
+        copied = columns.removeprefix("run_id, ")
+        db.execute(
+            f"""INSERT INTO {table} ({columns}) SELECT ?, {copied} FROM {OTHER}.{table}
+                WHERE run_id = ? {conflict}""",
+            [ours, theirs],
+        )
 
 
 def _merge_run_row(db: Database, ours: int, theirs: dict[str, Any], other: Path) -> None:

@@ -12,18 +12,22 @@ from shadowdiff.store.schema import write_transaction
 
 HISTORY = 5  # runs that measured an endpoint, latest first, whose evidence a later run reads
 
-_ADD_SAMPLED = """INSERT INTO noise_samples (run_id, endpoint, source, sampled) VALUES (?, ?, ?, ?)
-    ON CONFLICT (run_id, endpoint, source) DO UPDATE SET sampled = sampled + excluded.sampled"""
-_ADD_FIELD = """INSERT INTO noise_fields
-    (run_id, endpoint, source, field, kind, differences, max_delta, numeric, array_key,
-     by_index)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (run_id, endpoint, source, field, kind) DO UPDATE SET
+# How a run's evidence adds up (several processes of one run, stores merged into one)
+SAMPLED_COLUMNS = "run_id, endpoint, source, sampled"
+ADD_SAMPLED = """ON CONFLICT (run_id, endpoint, source) DO UPDATE SET
+      sampled = sampled + excluded.sampled"""
+FIELD_COLUMNS = (
+    "run_id, endpoint, source, field, kind, differences, max_delta, numeric, array_key, by_index"
+)
+ADD_FIELD = """ON CONFLICT (run_id, endpoint, source, field, kind) DO UPDATE SET
       differences = differences + excluded.differences,
       max_delta = max(max_delta, excluded.max_delta),
       numeric = min(numeric, excluded.numeric),
       array_key = coalesce(array_key, excluded.array_key),
       by_index = min(by_index, excluded.by_index)"""
+_INSERT_SAMPLED = f"INSERT INTO noise_samples ({SAMPLED_COLUMNS}) VALUES (?, ?, ?, ?) {ADD_SAMPLED}"
+_INSERT_FIELD = f"""INSERT INTO noise_fields ({FIELD_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {ADD_FIELD}"""
 
 
 def save_noise(db: Database, run_id: int, evidence: NoiseEvidence) -> None:
@@ -32,10 +36,10 @@ def save_noise(db: Database, run_id: int, evidence: NoiseEvidence) -> None:
         return
     with write_transaction(db):
         for (endpoint, source), count in evidence.sampled.items():
-            db.execute(_ADD_SAMPLED, [run_id, endpoint, source, count])
+            db.execute(_INSERT_SAMPLED, [run_id, endpoint, source, count])
         for (endpoint, source, path, kind), noise in evidence.fields.items():
             db.execute(
-                _ADD_FIELD,
+                _INSERT_FIELD,
                 [
                     run_id,
                     endpoint,
