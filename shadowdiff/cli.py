@@ -41,7 +41,7 @@ from shadowdiff.rules import RuleSet, load_rules
 from shadowdiff.store import open_store
 from shadowdiff.summary import format_gate, summarize_run
 from shadowdiff.traffic.outputs import RecordOutput
-from shadowdiff.traffic.rates import speed_of, split_rate
+from shadowdiff.traffic.rates import recordings_at_speed
 from shadowdiff.traffic.stages import TrafficOptions
 from shadowdiff.tuning import Advice
 
@@ -305,7 +305,7 @@ def replay(
     all workers store into one run, named G unless --run is given (a run of that name must
     be this pool's and still running). With --from URL --segment NAME, it replays that
     recorded range of the stream."""
-    paths, speed = recording_speed(files)
+    paths, speed = recordings_at_speed(files)
     settings = replace(settings, workers=workers)
     traffic = replace(traffic, speed=speed, loop=loop)
     outcome = run_replay(paths, settings, read_rules(rules_dir), db, run_name, not quiet, traffic)
@@ -323,18 +323,6 @@ def replay(
         )
     if outcome.status == "interrupted":
         raise SystemExit(INTERRUPTED)
-
-
-def recording_speed(files: tuple[str, ...]) -> tuple[list[Path], float | None]:
-    """The recordings, and the speed their `|N%` suffixes ask for (one speed for all)."""
-    paths, speeds = [], set()
-    for value in files:
-        name, rate = split_rate(value, "FILE")
-        paths.append(Path(name))
-        speeds.add(None if rate is None else speed_of(rate, value))
-    if len(speeds) > 1:
-        raise InputError(f"{' '.join(files)}: give every recording the same |N% speed")
-    return paths, speeds.pop()
 
 
 def gate_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 
 from shadowdiff.bus.entry import entry_bytes, group_records
 from shadowdiff.bus.publish import Publisher, PublishStats
 from shadowdiff.bus.url import BusUrl
-from shadowdiff.errors import InputError
 from shadowdiff.gorfile import GorProblem, GorRecord, check_gor, merge_gor
-from shadowdiff.traffic.rates import Pacer, speed_of, split_rate
+from shadowdiff.traffic.rates import Pacer, recordings_at_speed
 
 log = logging.getLogger(__name__)
 
 
 def publish_files(
-    files: Iterable[str], url: BusUrl, buffer: int
+    files: Sequence[str], url: BusUrl, buffer: int
 ) -> tuple[PublishStats, int, str | None]:
     """Publish recordings; the publisher's counts, how many records were unreadable, and
     why Redis refused the entries (None: it took them)."""
-    paths, speed = _paths_and_speed(files)
+    paths, speed = recordings_at_speed(files)
     for path in paths:
         check_gor(path)
     problems = 0
@@ -57,14 +55,3 @@ def _publish(records: Iterable[GorRecord], publisher: Publisher, speed: float | 
         if wait > 0 and publisher.failure is None:  # once failed: counted, not paced
             time.sleep(wait)
         publisher.send(data)
-
-
-def _paths_and_speed(files: Iterable[str]) -> tuple[list[Path], float | None]:
-    paths, speeds = [], set()
-    for value in files:
-        name, rate = split_rate(value, "FILE")
-        paths.append(Path(name))
-        speeds.add(None if rate is None else speed_of(rate, value))
-    if len(speeds) > 1:
-        raise InputError(f"{' '.join(files)}: give every recording the same |N% speed")
-    return paths, speeds.pop()

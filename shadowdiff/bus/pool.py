@@ -34,6 +34,7 @@ from shadowdiff.replay.session import (
     remove_signals,
     run_row,
 )
+from shadowdiff.replay.session import exit_after as exit_after_timer
 from shadowdiff.rules import RuleSet
 from shadowdiff.store import RunWriter, open_store
 from shadowdiff.store.secrets import redaction_for
@@ -147,9 +148,7 @@ async def _work(worker: PoolWorker, exit_after: float | None) -> str:
     """Run the worker; the first Ctrl-C or SIGTERM stops reading (what is in flight is
     stored and acknowledged), a second abandons the requests in flight."""
     stop, task = asyncio.Event(), asyncio.current_task()
-    timer = (
-        None if exit_after is None else asyncio.get_running_loop().call_later(exit_after, stop.set)
-    )
+    timer = exit_after_timer(exit_after, stop)
     interrupted = False
 
     def on_signal() -> None:

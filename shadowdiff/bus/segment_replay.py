@@ -4,7 +4,6 @@ middleware, `|N%` at the recorded pace, `--loop`), into a run of its own each ti
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,21 +13,16 @@ from shadowdiff.bus.client import check_bus, refused, sync_client
 from shadowdiff.bus.segments import replayable, segment_entries, segment_exchanges, segments_key
 from shadowdiff.bus.url import BusUrl
 from shadowdiff.exchange import Exchange
-from shadowdiff.gorfile import GorProblem
 from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import (
+    ProblemSink,
     SessionOutcome,
-    check_targets,
-    open_target_runs,
-    outcome_of,
-    run_stages,
+    checked_targets,
+    replay_recording,
 )
-from shadowdiff.replay.targets import recorded, target_settings
 from shadowdiff.rules import RuleSet
 from shadowdiff.traffic.pairing import TrafficStats
 from shadowdiff.traffic.stages import TrafficOptions
-
-log = logging.getLogger(__name__)
 
 
 def run_segment_replay(
@@ -48,35 +42,18 @@ def run_segment_replay(
             seg = replayable(client, url, name)
         except redis.RedisError as exc:
             raise refused(url, "--from", exc) from None
-        targets = target_settings(settings, traffic)
-        for each, _ in targets:
-            check_targets(each)
-        source = [f"{url}&segment={name}"]
-        runs = open_target_runs(db_path, run_name, rules, traffic, targets, "replay", source)
-        stats, problems = TrafficStats(), 0
+        targets = checked_targets(settings, traffic)
 
-        def on_problem(problem: GorProblem) -> None:
-            nonlocal problems
-            problems += 1
-            log.warning("%s (skipped)", problem)
-            for run in runs:
-                run.writer.add_problem(problem)
-
-        def recording() -> Iterator[Exchange]:
+        def read(stats: TrafficStats, on_problem: ProblemSink) -> Iterator[Exchange]:
             entries = segment_entries(client, url, seg)
             for exchange in segment_exchanges(entries, url, on_problem):
                 _count(stats, exchange)
                 yield exchange
 
-        status, filtered = run_stages(
-            lambda stop: recorded(recording, traffic, stop),
-            runs,
-            rules,
-            traffic,
-            show_progress,
-            stats,
+        source = [f"{url}&segment={name}"]
+        return replay_recording(
+            read, targets, rules, traffic, db_path, run_name, source, show_progress
         )
-        return outcome_of(runs, status, stats, problems, filtered)
     finally:
         client.close()
 

@@ -15,12 +15,11 @@ from shadowdiff.replay.runner import ReplaySettings
 from shadowdiff.replay.session import (
     PLAIN,
     SessionOutcome,
-    check_targets,
+    checked_targets,
     open_target_runs,
     outcome_of,
     run_stages,
 )
-from shadowdiff.replay.targets import target_settings
 from shadowdiff.rules import RuleSet
 from shadowdiff.traffic.gortcp import GorTcpListener, format_address
 from shadowdiff.traffic.live import pair_live
@@ -41,9 +40,7 @@ def run_listen(
     traffic: TrafficOptions = PLAIN,
     records: Sequence[RecordOutput] = (),
 ) -> SessionOutcome:
-    targets = target_settings(settings, traffic)
-    for each, _ in targets:
-        check_targets(each)
+    targets = checked_targets(settings, traffic)
     sources = [f"tcp {format_address(*address)}"]
     runs = open_target_runs(db_path, run_name, rules, traffic, targets, "listen", sources)
     stats = TrafficStats()

@@ -85,15 +85,39 @@ def run_replay(
     settings: no target, the traffic only goes to the `records` outputs)."""
     for path in files:
         check_gor(path)
-    targets = target_settings(settings, traffic)
-    for each, _ in targets:
-        check_targets(each)
+    targets = checked_targets(settings, traffic)
     sources = [str(p) for p in files]
     learn_endpoints(files, rules)
     if settings is not None and settings.workers > 1:
         refuse_with_workers(traffic, records)
         writer = start_run(db_path, run_name, run_row("replay", sources, settings, rules), rules)
         return _replay_in_processes(files, settings, rules, writer, db_path, show_progress)
+
+    def read(stats: TrafficStats, on_problem: ProblemSink) -> Iterable[Exchange]:
+        return pair_records(merge_gor(files, on_problem), stats, on_problem)
+
+    return replay_recording(
+        read, targets, rules, traffic, db_path, run_name, sources, show_progress, records
+    )
+
+
+ProblemSink = Callable[[GorProblem], None]
+
+
+def replay_recording(
+    read: Callable[[TrafficStats, ProblemSink], Iterable[Exchange]],
+    targets: list[tuple[ReplaySettings, Rate | None]],
+    rules: RuleSet,
+    traffic: TrafficOptions,
+    db_path: Path,
+    run_name: str | None,
+    sources: list[str],
+    show_progress: bool,
+    records: Sequence[RecordOutput] = (),
+) -> SessionOutcome:
+    """A recording (.gor files, a stream's segment) replayed to every target, each into a
+    run of its own; `read` gives one pass of its exchanges (a pass per `--loop`), counting
+    into the stats and reporting what it cannot read, which every run stores."""
     runs = open_target_runs(db_path, run_name, rules, traffic, targets, "replay", sources)
     stats, problems = TrafficStats(), 0
 
@@ -104,11 +128,8 @@ def run_replay(
         for run in runs:
             run.writer.add_problem(problem)
 
-    def recording() -> Iterable[Exchange]:
-        return pair_records(merge_gor(files, on_problem), stats, on_problem)
-
     status, filtered = run_stages(
-        lambda stop: recorded(recording, traffic, stop),
+        lambda stop: recorded(lambda: read(stats, on_problem), traffic, stop),
         runs,
         rules,
         traffic,
@@ -117,6 +138,17 @@ def run_replay(
         records,
     )
     return outcome_of(runs, status, stats, problems, filtered)
+
+
+def checked_targets(
+    settings: ReplaySettings | None, traffic: TrafficOptions
+) -> list[tuple[ReplaySettings, Rate | None]]:
+    """Each target's settings and rate (target_settings), every target and live baseline
+    checked reachable first (exit 3 if not)."""
+    targets = target_settings(settings, traffic)
+    for each, _ in targets:
+        check_targets(each)
+    return targets
 
 
 def open_target_runs(
@@ -190,7 +222,7 @@ def run_stages(
         # and everything it gave is replayed and stored
         stop, end, task = asyncio.Event(), asyncio.Event(), asyncio.current_task()
         first = end if live else stop
-        timer = _exit_after(traffic.exit_after, first)
+        timer = exit_after(traffic.exit_after, first)
 
         def on_signal() -> None:
             if first.is_set() and task is not None:
@@ -229,7 +261,7 @@ def run_stages(
     return status, filtered
 
 
-def _exit_after(seconds: float | None, stop: asyncio.Event) -> asyncio.TimerHandle | None:
+def exit_after(seconds: float | None, stop: asyncio.Event) -> asyncio.TimerHandle | None:
     """`--exit-after`: stop sending after this long (a planned end: the run is finished)."""
     if seconds is None:
         return None

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from shadowdiff.errors import InputError
 
@@ -126,3 +128,15 @@ class Pacer:
             timestamp_ns if self._previous is None else max(self._previous, timestamp_ns)
         )
         return self._due
+
+
+def recordings_at_speed(files: Sequence[str]) -> tuple[list[Path], float | None]:
+    """The recordings, and the speed their `|N%` suffixes ask for (one speed for all)."""
+    paths, speeds = [], set()
+    for value in files:
+        name, rate = split_rate(value, "FILE")
+        paths.append(Path(name))
+        speeds.add(None if rate is None else speed_of(rate, value))
+    if len(speeds) > 1:
+        raise InputError(f"{' '.join(files)}: give every recording the same |N% speed")
+    return paths, speeds.pop()
