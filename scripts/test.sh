@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=()
-command -v python3 >/dev/null || apt_packages+=(python3 python3-pip python3-venv)
+command -v python3 >/dev/null || apt_packages+=(python3)
+# Debian splits pip and venv (with ensurepip) out of python3: a python3 without them cannot
+# install the package, nor make the virtualenv a PEP 668 system Python asks for
+python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 # capture tests run real dumpcap and tshark on lo (the tshark package brings both)
 { command -v tshark && command -v dumpcap; } >/dev/null || apt_packages+=(tshark)
 command -v setpriv >/dev/null || apt_packages+=(util-linux)  # drops capture capabilities
